@@ -1,0 +1,604 @@
+//! The `kedastral` command line: flags (every one with an environment
+//! variable) and the commands that run on them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::backtest::{self, BacktestConfig, BacktestReport};
+use crate::history;
+use crate::model::cache::ComponentCache;
+use crate::model::{
+    Forecast, ForecastRequest, LoadedModel, ModelInfo, ModelRuntime, ModelSource, RuntimeLimits,
+    Series,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kedastral",
+    version,
+    about = "Predictive autoscaling for Kubernetes: forecasts from sandboxed WebAssembly models"
+)]
+pub struct Cli {
+    /// Log level or filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
+    #[arg(
+        long,
+        env = "KEDASTRAL_LOG_LEVEL",
+        default_value = "warn",
+        global = true
+    )]
+    pub log_level: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Forecast a history read from CSV and print the forecast.
+    Forecast(ForecastArgs),
+    /// Evaluate a model on a history by rolling origins: accuracy against
+    /// seasonal naive, interval coverage, and capacity against a reactive policy.
+    Backtest(BacktestArgs),
+    /// Work with model components.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Print what a model component says about itself.
+    Inspect {
+        /// A built-in model name or a path to a .wasm component.
+        model: String,
+        #[arg(long, env = "KEDASTRAL_FORMAT", value_enum, default_value = "text")]
+        format: ReportFormat,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+}
+
+/// How models run: shared by every command that runs one.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Longest one model call may run before it is stopped.
+    #[arg(long, env = "KEDASTRAL_MODEL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub model_timeout: Duration,
+
+    /// Most memory one model instance may use (e.g. `128MiB`, `1GiB`).
+    #[arg(long, env = "KEDASTRAL_MODEL_MEMORY", default_value = "128MiB", value_parser = parse_bytes)]
+    pub model_memory: usize,
+
+    /// Where precompiled models are kept [default: $XDG_CACHE_HOME/kedastral/models
+    /// or ~/.cache/kedastral/models].
+    #[arg(long, env = "KEDASTRAL_MODEL_CACHE_DIR")]
+    pub model_cache_dir: Option<PathBuf>,
+
+    /// Compile models at every start instead of caching them.
+    #[arg(long, env = "KEDASTRAL_NO_MODEL_CACHE")]
+    pub no_model_cache: bool,
+}
+
+impl RuntimeArgs {
+    pub fn runtime(&self) -> anyhow::Result<ModelRuntime> {
+        let cache = if self.no_model_cache {
+            ComponentCache::disabled()
+        } else {
+            ComponentCache::new(
+                self.model_cache_dir
+                    .clone()
+                    .or_else(ComponentCache::default_dir),
+            )
+        };
+        ModelRuntime::new(
+            RuntimeLimits {
+                memory_bytes: self.model_memory,
+                timeout: self.model_timeout,
+            },
+            cache,
+        )
+    }
+}
+
+/// The model and its input: shared by `forecast` and `backtest`.
+#[derive(Debug, Args)]
+pub struct ModelInputArgs {
+    /// Built-in model (`baseline`, `arima`) or path to a .wasm component.
+    #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]
+    pub model: String,
+
+    /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds).
+    #[arg(long, env = "KEDASTRAL_INPUT")]
+    pub input: PathBuf,
+
+    /// Steps to forecast.
+    #[arg(long, env = "KEDASTRAL_HORIZON", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub horizon: u32,
+
+    /// Step of the history (e.g. `1m`) instead of the median spacing of the file.
+    #[arg(long, env = "KEDASTRAL_STEP", value_parser = parse_duration)]
+    pub step: Option<Duration>,
+
+    /// Model parameter `key=value`; repeat for several.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+
+    /// Most history points handed to the model (the most recent ones).
+    #[arg(long, env = "KEDASTRAL_MAX_HISTORY", default_value_t = 10_080)]
+    pub max_history: usize,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    #[command(flatten)]
+    pub input: ModelInputArgs,
+
+    /// Quantile levels for the bands, comma-separated, each in (0, 1).
+    #[arg(long, env = "KEDASTRAL_QUANTILES", default_value = "0.1,0.5,0.9", value_parser = parse_levels)]
+    pub quantiles: Levels,
+
+    #[arg(long, env = "KEDASTRAL_FORMAT", value_enum, default_value = "json")]
+    pub format: ForecastFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    pub input: ModelInputArgs,
+
+    /// Load one pod serves [default: a tenth of the history's peak, so the
+    /// peak needs 10 pods].
+    #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
+    pub target_per_pod: Option<f64>,
+
+    /// Most rolling origins to evaluate.
+    #[arg(long, env = "KEDASTRAL_ORIGINS", default_value_t = 200)]
+    pub origins: usize,
+
+    /// Steps between origins, which is also how long each capacity decision
+    /// holds [default: the steps in 5 minutes, at least 1].
+    #[arg(long, env = "KEDASTRAL_STRIDE")]
+    pub stride: Option<usize>,
+
+    /// Central interval levels whose coverage is checked.
+    #[arg(long, env = "KEDASTRAL_INTERVALS", default_value = "0.8,0.9", value_parser = parse_levels)]
+    pub intervals: Levels,
+
+    #[arg(long, env = "KEDASTRAL_FORMAT", value_enum, default_value = "text")]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ForecastFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+/// Ascending, unique levels in (0, 1).
+#[derive(Debug, Clone)]
+pub struct Levels(pub Vec<f64>);
+
+fn parse_levels(s: &str) -> Result<Levels, String> {
+    let mut levels = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let v: f64 = part
+            .parse()
+            .map_err(|_| format!("`{part}` is not a number"))?;
+        if !(v > 0.0 && v < 1.0) {
+            return Err(format!("{v} is not strictly between 0 and 1"));
+        }
+        levels.push(v);
+    }
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    Ok(Levels(levels))
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("`{s}` has an empty key"));
+    }
+    Ok((k.to_owned(), v.trim().to_owned()))
+}
+
+/// Durations with units: `500ms`, `30s`, `5m`, `1h`, `1d`, `1w`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}`: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("`{s}` is zero"));
+    }
+    Ok(d)
+}
+
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = s.trim().parse().map_err(|e| format!("`{s}`: {e}"))?;
+    let bytes = usize::try_from(size.as_u64()).map_err(|_| format!("`{s}` is too large"))?;
+    if bytes < 1024 * 1024 {
+        return Err(format!("`{s}` is below 1MiB, too little for any model"));
+    }
+    Ok(bytes)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Forecast(args) => forecast(args),
+        Command::Backtest(args) => run_backtest(args),
+        Command::Model(ModelCommand::Inspect {
+            model,
+            format,
+            runtime,
+        }) => inspect(&model, format, &runtime),
+    }
+}
+
+fn load_model(runtime: &ModelRuntime, name: &str) -> anyhow::Result<LoadedModel> {
+    let model = runtime.load(&ModelSource::parse(name))?;
+    tracing::info!(model = model.label(), name = %model.info().name,
+        version = %model.info().version, compile = ?model.compile_outcome(), "model loaded");
+    Ok(model)
+}
+
+fn load_history(args: &ModelInputArgs) -> anyhow::Result<Series> {
+    let step = match args.step {
+        Some(d) => Some(
+            u32::try_from(d.as_secs())
+                .ok()
+                .filter(|&s| s > 0)
+                .with_context(|| {
+                    format!("--step {d:?} must be a whole number of seconds, at least 1s")
+                })?,
+        ),
+        None => None,
+    };
+    Ok(history::load_csv(&args.input, step)?)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ForecastOutput<'a> {
+    model: ModelRef<'a>,
+    /// Time of `values[0]`: one step after the last input point.
+    start: String,
+    step_seconds: u32,
+    horizon: u32,
+    values: &'a [f64],
+    quantiles: Vec<BandOutput<'a>>,
+}
+
+#[derive(Serialize)]
+struct ModelRef<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct BandOutput<'a> {
+    level: f64,
+    values: &'a [f64],
+}
+
+fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
+    let series = load_history(&args.input)?;
+    let runtime = args.input.runtime.runtime()?;
+    let model = load_model(&runtime, &args.input.model)?;
+    let keep = series.len().min(args.input.max_history.max(1));
+    let skipped = series.len() - keep;
+    let history = Series::new(
+        series.time_of(skipped),
+        series.step_seconds,
+        series.values[skipped..].to_vec(),
+    );
+    let request = ForecastRequest {
+        horizon: args.input.horizon,
+        quantiles: args.quantiles.0.clone(),
+        params: args.input.params.clone(),
+        history,
+    };
+    let forecast = model.instance().forecast(&request)?;
+    let first_time = request.history.time_of(request.history.len());
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        ForecastFormat::Json => {
+            let output = forecast_output(model.info(), &request, &forecast, first_time);
+            serde_json::to_writer_pretty(&mut out, &output)?;
+            writeln!(out)?;
+        }
+        ForecastFormat::Csv => {
+            write!(out, "timestamp,value")?;
+            for band in &forecast.quantiles {
+                write!(out, ",q{}", band.level)?;
+            }
+            writeln!(out)?;
+            for (i, v) in forecast.values.iter().enumerate() {
+                let t = first_time + i as i64 * i64::from(request.history.step_seconds);
+                write!(out, "{},{v}", rfc3339(t))?;
+                for band in &forecast.quantiles {
+                    write!(out, ",{}", band.values[i])?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn forecast_output<'a>(
+    info: &'a ModelInfo,
+    request: &ForecastRequest,
+    forecast: &'a Forecast,
+    first_time: i64,
+) -> ForecastOutput<'a> {
+    ForecastOutput {
+        model: ModelRef {
+            name: &info.name,
+            version: &info.version,
+        },
+        start: rfc3339(first_time),
+        step_seconds: request.history.step_seconds,
+        horizon: request.horizon,
+        values: &forecast.values,
+        quantiles: forecast
+            .quantiles
+            .iter()
+            .map(|b| BandOutput {
+                level: b.level,
+                values: &b.values,
+            })
+            .collect(),
+    }
+}
+
+fn rfc3339(unix_seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(unix_seconds, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| unix_seconds.to_string())
+}
+
+fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    let series = load_history(&args.input)?;
+    let target_per_pod = match args.target_per_pod {
+        Some(t) if t.is_finite() && t > 0.0 => t,
+        Some(t) => bail!("--target-per-pod {t} must be a positive number"),
+        None => {
+            let peak = series
+                .values
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+                .fold(f64::MIN, f64::max);
+            if peak > 0.0 { peak / 10.0 } else { 1.0 }
+        }
+    };
+    let stride = args
+        .stride
+        .unwrap_or_else(|| (300 / series.step_seconds.max(1)).max(1) as usize);
+    let runtime = args.input.runtime.runtime()?;
+    let model = load_model(&runtime, &args.input.model)?;
+    let config = BacktestConfig {
+        horizon: args.input.horizon,
+        origins: args.origins,
+        stride,
+        max_history: args.input.max_history,
+        intervals: args.intervals.0.clone(),
+        target_per_pod,
+        params: args.input.params.clone(),
+    };
+    let mut instance = model.instance();
+    let report = backtest::run(&series, &config, model.info().min_history as usize, |r| {
+        instance.forecast(r).map_err(|e| e.to_string())
+    })?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        ReportFormat::Json => {
+            #[derive(Serialize)]
+            struct Output<'a> {
+                model: ModelRef<'a>,
+                #[serde(flatten)]
+                report: &'a BacktestReport,
+            }
+            let info = model.info();
+            serde_json::to_writer_pretty(
+                &mut out,
+                &Output {
+                    model: ModelRef {
+                        name: &info.name,
+                        version: &info.version,
+                    },
+                    report: &report,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => write_backtest_text(&mut out, model.info(), &report)?,
+    }
+    Ok(())
+}
+
+fn write_backtest_text(
+    out: &mut impl Write,
+    info: &ModelInfo,
+    r: &BacktestReport,
+) -> std::io::Result<()> {
+    let mase = |m: Option<f64>| m.map_or("n/a".to_owned(), |v| format!("{v:.3}"));
+    writeln!(
+        out,
+        "model {} {}: {} origins ({} failed), horizon {} x {}s, stride {}, season {} steps",
+        info.name,
+        info.version,
+        r.origins,
+        r.failed_origins,
+        r.horizon,
+        r.step_seconds,
+        r.stride,
+        r.season_steps
+    )?;
+    if let Some(f) = &r.first_failure {
+        writeln!(out, "first failure: {f}")?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "accuracy ({} points)     MAE          RMSE         MASE",
+        r.model.points
+    )?;
+    for (name, a) in [
+        (info.name.as_str(), &r.model),
+        ("seasonal naive", &r.seasonal_naive),
+    ] {
+        writeln!(
+            out,
+            "  {name:<22} {:<12.4} {:<12.4} {}",
+            a.mae,
+            a.rmse,
+            mase(a.mase)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "interval coverage")?;
+    for c in &r.coverage {
+        writeln!(
+            out,
+            "  {:>3.0}% interval          {:.1}%",
+            c.level * 100.0,
+            c.coverage * 100.0
+        )?;
+    }
+    writeln!(out)?;
+    let c = &r.capacity;
+    writeln!(
+        out,
+        "capacity ({} steps, {} per pod)   under-provisioned   over-provisioned pod-steps   pod-steps   unserved load   scaling changes",
+        c.steps, c.target_per_pod
+    )?;
+    for (name, o) in [
+        ("predictive", &c.predictive),
+        ("reactive (last value)", &c.reactive),
+    ] {
+        writeln!(
+            out,
+            "  {name:<33} {:>6.1}%   {:>26.0}   {:>9.0}   {:>12.2}%   {:>15}",
+            o.under_provisioned_share * 100.0,
+            o.over_provisioned_pod_steps,
+            o.pod_steps,
+            o.unserved_load_share * 100.0,
+            o.scaling_changes
+        )?;
+    }
+    Ok(())
+}
+
+fn inspect(model: &str, format: ReportFormat, runtime: &RuntimeArgs) -> anyhow::Result<()> {
+    let runtime = runtime.runtime()?;
+    let model = load_model(&runtime, model)?;
+    let info = model.info();
+    let mut out = std::io::stdout().lock();
+    match format {
+        ReportFormat::Json => {
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Param<'a> {
+                name: &'a str,
+                default: &'a str,
+                description: &'a str,
+            }
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Info<'a> {
+                name: &'a str,
+                version: &'a str,
+                description: &'a str,
+                min_history: u32,
+                params: Vec<Param<'a>>,
+                world: &'static str,
+            }
+            let output = Info {
+                name: &info.name,
+                version: &info.version,
+                description: &info.description,
+                min_history: info.min_history,
+                params: info
+                    .params
+                    .iter()
+                    .map(|p| Param {
+                        name: &p.name,
+                        default: &p.default_value,
+                        description: &p.description,
+                    })
+                    .collect(),
+                world: crate::model::runtime::WORLD,
+            };
+            serde_json::to_writer_pretty(&mut out, &output)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => {
+            writeln!(out, "name:        {}", info.name)?;
+            writeln!(out, "version:     {}", info.version)?;
+            writeln!(out, "description: {}", info.description)?;
+            writeln!(out, "min history: {} points", info.min_history)?;
+            writeln!(out, "world:       {}", crate::model::runtime::WORLD)?;
+            if info.params.is_empty() {
+                writeln!(out, "parameters:  none")?;
+            } else {
+                writeln!(out, "parameters:")?;
+                for p in &info.params {
+                    writeln!(
+                        out,
+                        "  {} (default `{}`): {}",
+                        p.name, p.default_value, p.description
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_refuse_zero() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn levels_and_params_parse_strictly() {
+        assert_eq!(parse_levels("0.9, 0.1,0.5").unwrap().0, vec![0.1, 0.5, 0.9]);
+        assert!(parse_levels("0.1,1.0").is_err());
+        assert_eq!(
+            parse_param("order=1,1,1"),
+            Ok(("order".into(), "1,1,1".into()))
+        );
+        assert!(parse_param("order").is_err());
+        assert!(parse_param("=3").is_err());
+    }
+
+    #[test]
+    fn memory_sizes_parse_with_units() {
+        assert_eq!(parse_bytes("128MiB"), Ok(128 * 1024 * 1024));
+        assert!(parse_bytes("12").is_err());
+        assert!(parse_bytes("lots").is_err());
+    }
+}

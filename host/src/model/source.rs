@@ -1,0 +1,80 @@
+//! What `--model` names: a built-in model or a `.wasm` component on disk.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The built-in models, built from `guest-models/` by `build.rs` and
+/// embedded in the binary.
+pub const BUILTINS: &[(&str, &[u8])] = &[
+    (
+        "baseline",
+        include_bytes!(concat!(env!("OUT_DIR"), "/baseline.wasm")),
+    ),
+    (
+        "arima",
+        include_bytes!(concat!(env!("OUT_DIR"), "/arima.wasm")),
+    ),
+];
+
+/// Where a model's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    Builtin(&'static str),
+    File(PathBuf),
+}
+
+impl ModelSource {
+    /// Reads a `--model` value: a built-in name, or anything that looks like
+    /// a path (has a `/` or ends in `.wasm`). A bare word that is not a
+    /// built-in is refused by [`crate::model::ModelRuntime::load`] with the
+    /// list of built-ins, rather than being looked up as a file.
+    pub fn parse(value: &str) -> Self {
+        if let Some((name, _)) = BUILTINS.iter().find(|(name, _)| *name == value) {
+            return Self::Builtin(name);
+        }
+        Self::File(PathBuf::from(value))
+    }
+
+    pub fn builtin_names() -> String {
+        BUILTINS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(crate) fn looks_like_path(&self) -> bool {
+        match self {
+            Self::Builtin(_) => false,
+            Self::File(p) => {
+                p.components().count() > 1 || p.extension().is_some_and(|e| e == "wasm")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Builtin(name) => write!(f, "built-in model `{name}`"),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_names_and_paths_are_told_apart() {
+        assert_eq!(
+            ModelSource::parse("baseline"),
+            ModelSource::Builtin("baseline")
+        );
+        assert_eq!(ModelSource::parse("arima"), ModelSource::Builtin("arima"));
+        assert!(ModelSource::parse("./m.wasm").looks_like_path());
+        assert!(ModelSource::parse("m.wasm").looks_like_path());
+        assert!(!ModelSource::parse("prophet").looks_like_path());
+    }
+}
