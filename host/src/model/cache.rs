@@ -65,13 +65,16 @@ impl ComponentCache {
             return Ok((Component::new(engine, bytes)?, CompileOutcome::Compiled));
         };
         let path = dir.join(format!("{}.cwasm", cache_key(engine, bytes)));
-        if path.exists() {
+        // Read into memory rather than `deserialize_file`: a mapped file that
+        // someone truncates or rewrites under a running process would kill it
+        // with SIGBUS; a copy costs a fraction of a millisecond.
+        if let Ok(artefact) = std::fs::read(&path) {
             // SAFETY: files in the cache directory are written only by
             // `store` below from `Engine::precompile_component` output, under
             // a name that binds them to these exact bytes and this engine's
             // configuration; wasmtime also checks its version and config
             // before accepting the artefact.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            match unsafe { Component::deserialize(engine, &artefact) } {
                 Ok(component) => return Ok((component, CompileOutcome::CacheHit)),
                 Err(e) => tracing::warn!(path = %path.display(), error = %e,
                     "ignoring unusable precompiled model; recompiling"),

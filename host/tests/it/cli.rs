@@ -1,0 +1,260 @@
+//! The `kedastral` binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support;
+
+fn kedastral(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kedastral"))
+        .args(args)
+        .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
+        .output()
+        .expect("running kedastral")
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = kedastral(args);
+    assert!(
+        out.status.success(),
+        "kedastral {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The last `points` rows of the bundled trace, as a CSV file.
+fn trace_tail(dir: &Path, points: usize) -> PathBuf {
+    let text = std::fs::read_to_string(support::workspace().join("examples/data/nasa_http_1m.csv"))
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let path = dir.join("tail.csv");
+    let mut out = String::from("timestamp,value\n");
+    for line in &lines[lines.len() - points..] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn forecast_prints_json_with_values_and_bands_for_each_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 4_000);
+    let example = support::fixture("kedastral-example-window");
+    for model in ["baseline", "arima", example.to_str().unwrap()] {
+        let out = stdout_of(&[
+            "forecast",
+            "--model",
+            model,
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "30",
+            "--quantiles",
+            "0.1,0.9",
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["values"].as_array().unwrap().len(), 30, "{model}");
+        assert_eq!(json["stepSeconds"], 60);
+        // The input's last row is 1995-07-28T17:31:00Z; values[0] is one step later.
+        assert_eq!(json["start"], "1995-07-28T17:32:00Z", "{model}");
+        let bands = json["quantiles"].as_array().unwrap();
+        assert_eq!(bands.len(), 2);
+        assert_eq!(bands[0]["level"], 0.1);
+        assert_eq!(bands[1]["values"].as_array().unwrap().len(), 30);
+    }
+}
+
+#[test]
+fn forecast_prints_csv_and_passes_params() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 500);
+    let example = support::fixture("kedastral-example-window");
+    let out = stdout_of(&[
+        "forecast",
+        "--model",
+        example.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "3",
+        "--format",
+        "csv",
+        "--quantiles",
+        "0.5",
+        "--param",
+        "window=1",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "timestamp,value,q0.5");
+    assert_eq!(lines.len(), 4);
+    // window=1: the forecast is the last observed value.
+    let last = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(first[0], "1995-07-28T17:32:00Z");
+    assert_eq!(first[1].parse::<f64>().unwrap(), last);
+}
+
+#[test]
+fn backtest_reports_accuracy_coverage_and_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 4 * 1440);
+    let out = stdout_of(&[
+        "backtest",
+        "--model",
+        "baseline",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "30",
+        "--origins",
+        "40",
+        "--target-per-pod",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["origins"], 40);
+    assert_eq!(json["failed_origins"], 0);
+    assert_eq!(json["season_steps"], 1440);
+    assert_eq!(json["model"]["points"], 40 * 30);
+    for key in ["mae", "rmse", "mase"] {
+        assert!(json["model"][key].as_f64().unwrap() > 0.0, "{key}");
+        assert!(json["seasonal_naive"][key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert_eq!(json["coverage"].as_array().unwrap().len(), 2);
+    let capacity = &json["capacity"];
+    assert_eq!(capacity["target_per_pod"], 2.0);
+    assert_eq!(capacity["steps"], 40 * 5);
+    for policy in ["predictive", "reactive"] {
+        let share = capacity[policy]["under_provisioned_share"]
+            .as_f64()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&share));
+    }
+
+    let text = stdout_of(&[
+        "backtest",
+        "--model",
+        "arima",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "10",
+        "--origins",
+        "10",
+    ]);
+    assert!(text.contains("seasonal naive"), "{text}");
+    assert!(text.contains("reactive (last value)"), "{text}");
+}
+
+#[test]
+fn model_inspect_prints_what_a_component_says() {
+    let example = support::fixture("kedastral-example-window");
+    let out = stdout_of(&[
+        "model",
+        "inspect",
+        example.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["name"], "recent-window");
+    assert_eq!(json["minHistory"], 1);
+    assert_eq!(json["params"][0]["name"], "window");
+    assert_eq!(json["params"][0]["default"], "60");
+    let text = stdout_of(&["model", "inspect", "arima"]);
+    assert!(text.contains("name:") && text.contains("arima"), "{text}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_a_failing_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T00:01:00Z,lots\n",
+    )
+    .unwrap();
+    let out = kedastral(&[
+        "forecast",
+        "--input",
+        bad.to_str().unwrap(),
+        "--horizon",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3: value `lots` is not a number"),
+        "{err}"
+    );
+
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "timestamp,value\n").unwrap();
+    let out = kedastral(&[
+        "forecast",
+        "--input",
+        empty.to_str().unwrap(),
+        "--horizon",
+        "5",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no data rows"));
+
+    let good = trace_tail(dir.path(), 100);
+    let out = kedastral(&[
+        "forecast",
+        "--model",
+        "prophet",
+        "--input",
+        good.to_str().unwrap(),
+        "--horizon",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown built-in model `prophet`"));
+
+    let out = kedastral(&[
+        "forecast",
+        "--input",
+        good.to_str().unwrap(),
+        "--horizon",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses a zero horizon");
+    let out = kedastral(&[
+        "forecast",
+        "--input",
+        good.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--model-timeout",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model-timeout"));
+
+    let out = kedastral(&[
+        "forecast",
+        "--input",
+        good.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--param",
+        "alpha=high",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alpha"));
+}

@@ -1,0 +1,99 @@
+//! What the integration tests share: building guest fixtures from source,
+//! a runtime, and histories.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use kedastral::model::cache::ComponentCache;
+use kedastral::model::{ModelRuntime, RuntimeLimits, Series};
+
+#[path = "../../build_support/guest_build.rs"]
+#[allow(dead_code, reason = "shared with build.rs, which uses other parts")]
+mod guest_build;
+
+/// The guest crates the tests load as `.wasm` files.
+const FIXTURES: [&str; 3] = [
+    "kedastral-example-window",
+    "kedastral-test-hostile",
+    "kedastral-test-wrong-world",
+];
+
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the workspace")
+}
+
+/// The component built from `package` (one of [`FIXTURES`]), built once per
+/// test run by a real `cargo build --target wasm32-wasip2`.
+pub fn fixture(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        guest_build::GuestBuilder::for_workspace(workspace())
+            .build(&FIXTURES)
+            .unwrap_or_else(|e| panic!("building test guests: {e}"))
+    });
+    let index = FIXTURES
+        .iter()
+        .position(|p| *p == package)
+        .unwrap_or_else(|| panic!("{package} is not a test fixture"));
+    built[index].clone()
+}
+
+/// Precompiled artefacts shared by the tests (a cache, as in production), so
+/// each test does not pay for Cranelift again.
+pub fn cache_dir() -> PathBuf {
+    workspace().join("target").join("test-model-cache")
+}
+
+pub fn runtime() -> ModelRuntime {
+    runtime_with(RuntimeLimits::default())
+}
+
+pub fn runtime_with(limits: RuntimeLimits) -> ModelRuntime {
+    ModelRuntime::new(limits, ComponentCache::new(Some(cache_dir()))).expect("runtime")
+}
+
+/// A small deterministic generator (SplitMix64) for synthetic noise.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `days` of a daily cycle with noise at `step` seconds, starting at midnight UTC.
+pub fn daily_series(days: usize, step: u32, seed: u64) -> Series {
+    let mut rng = Rng::new(seed);
+    let n = days * 86_400 / step as usize;
+    let values = (0..n)
+        .map(|i| {
+            let t = (i as f64 * f64::from(step)) / 86_400.0;
+            100.0 + 40.0 * (2.0 * std::f64::consts::PI * t).sin() + 5.0 * (rng.uniform() - 0.5)
+        })
+        .collect();
+    Series::new(1_767_225_600, step, values)
+}
+
+/// The last `points` minutes of the bundled NASA trace.
+pub fn nasa_tail(points: usize) -> Series {
+    let series =
+        kedastral::history::load_csv(&workspace().join("examples/data/nasa_http_1m.csv"), None)
+            .expect("bundled trace");
+    let skip = series.len() - points;
+    Series::new(
+        series.time_of(skip),
+        series.step_seconds,
+        series.values[skip..].to_vec(),
+    )
+}
