@@ -111,12 +111,14 @@ pub struct ModelInputArgs {
     #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]
     pub model: String,
 
-    /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds).
+    /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds)
+    /// [default: the bundled trace, NASA web server requests per second per
+    /// minute, July 1995].
     #[arg(long, env = "KEDASTRAL_INPUT")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
 
     /// Steps to forecast.
-    #[arg(long, env = "KEDASTRAL_HORIZON", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "KEDASTRAL_HORIZON", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub horizon: u32,
 
     /// Step of the history (e.g. `1m`) instead of the median spacing of the file.
@@ -267,7 +269,10 @@ fn load_history(args: &ModelInputArgs) -> anyhow::Result<Series> {
         ),
         None => None,
     };
-    Ok(history::load_csv(&args.input, step)?)
+    Ok(match &args.input {
+        Some(path) => history::load_csv(path, step)?,
+        None => history::parse_csv(history::BUNDLED_TRACE, history::BUNDLED_TRACE_NAME, step)?,
+    })
 }
 
 #[derive(Serialize)]

@@ -14,6 +14,12 @@ use std::path::Path;
 
 use kedastral_model_sdk::Series;
 
+/// The trace `forecast` and `backtest` use when given no `--input`: HTTP
+/// requests per second, averaged per minute, of NASA Kennedy Space Center's
+/// web server, 1-28 July 1995 (see `examples/data/README.md`).
+pub const BUNDLED_TRACE: &str = include_str!("../../examples/data/nasa_http_1m.csv");
+pub const BUNDLED_TRACE_NAME: &str = "bundled trace nasa_http_1m.csv";
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum HistoryError {
     #[error("cannot read {path}: {message}")]
