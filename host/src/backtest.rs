@@ -491,3 +491,27 @@ mod tests {
         assert_eq!(quantile_levels(&[0.8, 0.9]), vec![0.05, 0.1, 0.9, 0.95]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::pods_for;
+
+    proptest! {
+        /// Pods are at least one, enough for the load (up to rounding noise),
+        /// never a whole pod more than needed, and monotone in the load.
+        #[test]
+        fn pods_cover_the_load_and_grow_with_it(
+            load in 0.0f64..1e7,
+            more in 0.0f64..1e6,
+            target in 0.001f64..1e5,
+        ) {
+            let pods = pods_for(load, target);
+            prop_assert!(pods >= 1.0);
+            prop_assert!(pods * target >= load * (1.0 - 1e-9));
+            prop_assert!(pods == 1.0 || (pods - 1.0) * target < load);
+            prop_assert!(pods_for(load + more, target) >= pods);
+        }
+    }
+}

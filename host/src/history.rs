@@ -6,7 +6,8 @@
 //!
 //! Real exports are rarely perfectly regular, so the file is regularised: the
 //! step is the median spacing between rows (or the one given), each row is put
-//! on the nearest multiple of the step after the first timestamp, and steps
+//! on the nearest point of a grid of that step (anchored on the rows' median
+//! phase, so one jittery first row does not shift the rest), and steps
 //! with no row become missing (NaN). Two rows that land on the same step are
 //! an error naming both lines: the file's spacing does not match the step.
 
@@ -120,8 +121,26 @@ pub fn parse_csv(
         }
         None => median_spacing(&rows),
     };
-    let start = rows[0].1;
-    let slot_of = |t: i64| ((t - start) as f64 / step as f64).round() as usize;
+    // Anchor the grid on the rows' median phase rather than on the first
+    // row, whose own jitter would otherwise shift every slot.
+    let first = rows[0].1;
+    let mut phases: Vec<i64> = rows
+        .iter()
+        .map(|&(_, t, _)| {
+            let offset = (t - first).rem_euclid(step);
+            if offset * 2 >= step {
+                offset - step
+            } else {
+                offset
+            }
+        })
+        .collect();
+    phases.sort_unstable();
+    let anchor = first + phases[phases.len() / 2];
+    let raw_slot = |t: i64| ((t - anchor) as f64 / step as f64).round() as i64;
+    let first_slot = raw_slot(first);
+    let start = anchor + first_slot * step;
+    let slot_of = |t: i64| (raw_slot(t) - first_slot) as usize;
     let slots = slot_of(rows[rows.len() - 1].1) + 1;
     if slots > 50_000_000 {
         return Err(spacing(format!(
@@ -250,5 +269,41 @@ mod tests {
         assert!(e.to_string().contains("same 50s step"), "{e}");
         let e = parse("0,1\n").unwrap_err();
         assert!(e.to_string().contains("--step"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any regular series, written with scraper jitter below a quarter of
+        /// the step and with rows dropped, reads back onto the same grid:
+        /// kept rows at their slots, dropped ones missing.
+        #[test]
+        fn jittered_gappy_files_read_back_onto_their_grid(
+            step in 1u32..3_600,
+            start in 0i64..2_000_000_000,
+            rows in prop::collection::vec((any::<bool>(), -1.0f64..1.0, -1e6f64..1e6), 3..200),
+        ) {
+            let mut text = String::from("timestamp,value\n");
+            let mut expected = vec![f64::NAN; rows.len()];
+            for (i, &(keep, jitter, value)) in rows.iter().enumerate() {
+                // Keep the first and last rows so the span is known.
+                if keep || i == 0 || i == rows.len() - 1 {
+                    let t = start + i as i64 * i64::from(step) + (jitter * f64::from(step) / 4.0) as i64;
+                    text.push_str(&format!("{t},{value}\n"));
+                    expected[i] = value;
+                }
+            }
+            let series = parse_csv(&text, "p.csv", Some(step)).unwrap();
+            prop_assert_eq!(series.step_seconds, step);
+            prop_assert_eq!(series.values.len(), rows.len());
+            for (got, want) in series.values.iter().zip(&expected) {
+                prop_assert!(got == want || (got.is_nan() && want.is_nan()));
+            }
+        }
     }
 }

@@ -143,3 +143,47 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use kedastral_model_sdk::{QuantileBand, Series};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Bands sorted level by level at every step pass; pushing any one
+        /// value of a lower band clearly above the band over it fails.
+        #[test]
+        fn ordered_bands_pass_and_any_inversion_fails(
+            steps in prop::collection::vec(prop::collection::vec(-1e6f64..1e6, 3), 1..40),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let horizon = steps.len();
+            let levels = vec![0.1, 0.5, 0.9];
+            let mut bands = vec![vec![0.0; horizon]; 3];
+            for (i, step) in steps.iter().enumerate() {
+                let mut sorted = step.clone();
+                sorted.sort_by(f64::total_cmp);
+                for (b, v) in sorted.into_iter().enumerate() {
+                    bands[b][i] = v;
+                }
+            }
+            let request = ForecastRequest::new(Series::new(0, 60, vec![1.0]), horizon as u32)
+                .with_quantiles(levels.clone());
+            let mut forecast = Forecast {
+                values: bands[1].clone(),
+                quantiles: levels
+                    .iter()
+                    .zip(&bands)
+                    .map(|(&level, values)| QuantileBand { level, values: values.clone() })
+                    .collect(),
+            };
+            prop_assert_eq!(check_forecast(&request, &forecast), Ok(()));
+
+            let i = pick.index(horizon);
+            forecast.quantiles[0].values[i] = forecast.quantiles[1].values[i] + 1.0;
+            prop_assert!(check_forecast(&request, &forecast).is_err());
+        }
+    }
+}
