@@ -188,73 +188,37 @@ fn bad_input_gets_a_clear_error_and_a_failing_exit() {
         "timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T00:01:00Z,lots\n",
     )
     .unwrap();
-    let out = kedastral(&[
-        "forecast",
-        "--input",
-        bad.to_str().unwrap(),
-        "--horizon",
-        "5",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("line 3: value `lots` is not a number"),
-        "{err}"
-    );
-
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "timestamp,value\n").unwrap();
-    let out = kedastral(&[
-        "forecast",
-        "--input",
-        empty.to_str().unwrap(),
-        "--horizon",
-        "5",
-    ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no data rows"));
-
     let good = trace_tail(dir.path(), 100);
-    let out = kedastral(&[
-        "forecast",
-        "--model",
-        "prophet",
-        "--input",
+    let (bad, empty, good) = (
+        bad.to_str().unwrap(),
+        empty.to_str().unwrap(),
         good.to_str().unwrap(),
-        "--horizon",
-        "5",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown built-in model `prophet`"));
+    );
 
-    let out = kedastral(&[
-        "forecast",
-        "--input",
-        good.to_str().unwrap(),
-        "--horizon",
-        "0",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "clap refuses a zero horizon");
-    let out = kedastral(&[
-        "forecast",
-        "--input",
-        good.to_str().unwrap(),
-        "--horizon",
-        "5",
-        "--model-timeout",
-        "soon",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--model-timeout"));
-
-    let out = kedastral(&[
-        "forecast",
-        "--input",
-        good.to_str().unwrap(),
-        "--horizon",
-        "5",
-        "--param",
-        "alpha=high",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("alpha"));
+    // (extra arguments to `forecast`, exit code, what stderr must say)
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["--input", bad], 1, "line 3: value `lots` is not a number"),
+        (&["--input", empty], 1, "no data rows"),
+        (
+            &["--input", good, "--model", "prophet"],
+            1,
+            "unknown built-in model `prophet`",
+        ),
+        (&["--input", good, "--param", "alpha=high"], 1, "alpha"),
+        // Flags that do not parse are refused by clap before anything runs.
+        (&["--input", good, "--horizon", "0"], 2, "--horizon"),
+        (
+            &["--input", good, "--model-timeout", "soon"],
+            2,
+            "--model-timeout",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let out = kedastral(&[&["forecast"], args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
 }

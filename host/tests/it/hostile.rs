@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use kedastral::model::{
-    ForecastRequest, ModelCallError, ModelError, ModelLoadError, ModelSource, RuntimeLimits,
+    ForecastRequest, ModelCallError, ModelError, ModelInstance, ModelLoadError, ModelSource,
+    RuntimeLimits,
 };
 
 use crate::support::{self, daily_series};
@@ -15,6 +16,15 @@ const LIMITS: RuntimeLimits = RuntimeLimits {
     timeout: Duration::from_millis(300),
 };
 
+fn hostile_instance() -> ModelInstance {
+    support::runtime_with(LIMITS)
+        .load(&ModelSource::File(support::fixture(
+            "kedastral-test-hostile",
+        )))
+        .expect("the hostile fixture implements the world")
+        .instance()
+}
+
 fn request(behaviour: &str) -> ForecastRequest {
     ForecastRequest::new(daily_series(1, 300, 9), 5)
         .with_quantiles(vec![0.1, 0.9])
@@ -23,6 +33,7 @@ fn request(behaviour: &str) -> ForecastRequest {
 
 #[test]
 fn each_misbehaviour_gets_its_own_error_and_nothing_else_breaks() {
+    // One runtime, one engine: the good model shares the process with the bad.
     let runtime = support::runtime_with(LIMITS);
     let hostile = runtime
         .load(&ModelSource::File(support::fixture(
@@ -91,13 +102,7 @@ fn each_misbehaviour_gets_its_own_error_and_nothing_else_breaks() {
 
 #[test]
 fn error_kinds_have_distinct_metric_labels() {
-    let runtime = support::runtime_with(LIMITS);
-    let mut hostile = runtime
-        .load(&ModelSource::File(support::fixture(
-            "kedastral-test-hostile",
-        )))
-        .unwrap()
-        .instance();
+    let mut hostile = hostile_instance();
     let labels: Vec<&str> = ["spin", "grow", "panic", "nan", "error"]
         .iter()
         .map(|b| hostile.forecast(&request(b)).unwrap_err().metric_label())
@@ -116,13 +121,7 @@ fn error_kinds_have_distinct_metric_labels() {
 
 #[test]
 fn the_sandbox_grants_no_files_environment_clock_or_network() {
-    let runtime = support::runtime_with(LIMITS);
-    let mut hostile = runtime
-        .load(&ModelSource::File(support::fixture(
-            "kedastral-test-hostile",
-        )))
-        .unwrap()
-        .instance();
+    let mut hostile = hostile_instance();
     // The host process has environment variables (PATH at least), files and a clock.
     let forecast = hostile
         .forecast(&request("escape"))
