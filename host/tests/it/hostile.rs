@@ -16,6 +16,9 @@ const LIMITS: RuntimeLimits = RuntimeLimits {
     timeout: Duration::from_millis(300),
 };
 
+/// Whether an error is the one a misbehaviour should get.
+type ErrorCheck = fn(&ModelCallError) -> bool;
+
 fn hostile_instance() -> ModelInstance {
     support::runtime_with(LIMITS)
         .load(&ModelSource::File(support::fixture(
@@ -45,7 +48,7 @@ fn each_misbehaviour_gets_its_own_error_and_nothing_else_breaks() {
     let mut good = good.instance();
     let nice = ForecastRequest::new(daily_series(1, 300, 9), 5);
 
-    let cases: [(&str, fn(&ModelCallError) -> bool); 8] = [
+    let cases: [(&str, ErrorCheck); 8] = [
         ("spin", |e| matches!(e, ModelCallError::Timeout { .. })),
         (
             "grow",
