@@ -31,6 +31,19 @@ pub(crate) struct CssFit {
 const STOP_GAIN: f64 = 1e-4;
 const MAX_ITER: usize = 50;
 
+/// The optimisers' parameter vector is `[phi_1..p, theta_1..q, mean?]`:
+/// its AR part, MA part and mean (0 without a constant).
+pub(crate) fn split(beta: &[f64], p: usize, q: usize, constant: bool) -> (&[f64], &[f64], f64) {
+    let mean = if constant { beta[p + q] } else { 0.0 };
+    (&beta[..p], &beta[p..p + q], mean)
+}
+
+/// Whether `beta` is a stationary, invertible model with a finite mean.
+pub(crate) fn admissible(beta: &[f64], p: usize, q: usize, constant: bool) -> bool {
+    let (phi, theta, mean) = split(beta, p, q, constant);
+    mean.is_finite() && is_stationary(phi, 1.0 + 1e-9) && is_invertible(theta, 1.0 + 1e-9)
+}
+
 struct Problem<'a> {
     w: &'a [f64],
     /// Scratch: residuals and the Jacobian's rows, `k` per time step.
@@ -49,17 +62,11 @@ impl Problem<'_> {
     }
 
     fn split<'b>(&self, beta: &'b [f64]) -> (&'b [f64], &'b [f64], f64) {
-        let mean = if self.constant {
-            beta[self.p + self.q]
-        } else {
-            0.0
-        };
-        (&beta[..self.p], &beta[self.p..self.p + self.q], mean)
+        split(beta, self.p, self.q, self.constant)
     }
 
     fn admissible(&self, beta: &[f64]) -> bool {
-        let (phi, theta, mean) = self.split(beta);
-        mean.is_finite() && is_stationary(phi, 1.0 + 1e-9) && is_invertible(theta, 1.0 + 1e-9)
+        admissible(beta, self.p, self.q, self.constant)
     }
 
     fn sum_of_squares(&mut self, beta: &[f64]) -> f64 {

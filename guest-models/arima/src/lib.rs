@@ -45,6 +45,7 @@ mod ml;
 pub mod poly;
 pub mod seasonal;
 
+use kedastral_model_sdk::stats::all_non_negative;
 use kedastral_model_sdk::{
     Forecast, ForecastRequest, Model, ModelError, ModelInfo, Params, QuantileBand,
 };
@@ -86,13 +87,6 @@ enum Order {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum NonNegative {
-    Auto,
-    Yes,
-    No,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
 struct Config {
     order: Order,
     /// `None`: exact ML up to [`ML_MAX_POINTS`], CSS beyond.
@@ -103,37 +97,8 @@ struct Config {
     /// Robust standard deviations beyond which an isolated point is a spike;
     /// 0 turns clipping off.
     clip_spikes: f64,
-    non_negative: NonNegative,
-}
-
-fn parse_choice<T: Copy>(
-    params: &Params,
-    name: &str,
-    choices: &[(&str, T)],
-) -> Result<T, ModelError> {
-    let raw = params.raw(name).trim();
-    choices
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(raw))
-        .map(|&(_, v)| v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
-            ModelError::InvalidInput(format!(
-                "parameter `{name}`: `{raw}` is not one of {}",
-                names.join(", ")
-            ))
-        })
-}
-
-fn bounded(params: &Params, name: &str, lo: usize, hi: usize) -> Result<usize, ModelError> {
-    let v: usize = params.get(name)?;
-    if (lo..=hi).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ModelError::InvalidInput(format!(
-            "parameter `{name}` = {v} is outside [{lo}, {hi}]"
-        )))
-    }
+    /// `None`: clamp when the history is non-negative.
+    non_negative: Option<bool>,
 }
 
 /// Largest AR or MA order accepted: the state dimension grows with it and
@@ -171,11 +136,10 @@ impl Config {
     fn from_request(request: &ForecastRequest, info: &ModelInfo) -> Result<Self, ModelError> {
         let p = Params::new(&request.params, &info.params)?;
         let auto = AutoOptions {
-            max_p: bounded(&p, "max-p", 0, MAX_ORDER)?,
-            max_q: bounded(&p, "max-q", 0, MAX_ORDER)?,
-            max_d: bounded(&p, "max-d", 0, 2)?,
-            ic: parse_choice(
-                &p,
+            max_p: p.in_range("max-p", 0..=MAX_ORDER)?,
+            max_q: p.in_range("max-q", 0..=MAX_ORDER)?,
+            max_d: p.in_range("max-d", 0..=2)?,
+            ic: p.choice(
                 "ic",
                 &[
                     ("aicc", InfoCriterion::Aicc),
@@ -183,18 +147,16 @@ impl Config {
                     ("bic", InfoCriterion::Bic),
                 ],
             )?,
-            constant: parse_choice(
-                &p,
+            constant: p.choice(
                 "constant",
                 &[("auto", None), ("true", Some(true)), ("false", Some(false))],
             )?,
-            stepwise: parse_choice(&p, "stepwise", &[("true", true), ("false", false)])?,
+            stepwise: p.choice("stepwise", &[("true", true), ("false", false)])?,
             // Replaced per request once the fit window is known (`method`).
             method: Method::CssMl,
         };
         Ok(Self {
-            method: parse_choice(
-                &p,
+            method: p.choice(
                 "method",
                 &[
                     ("auto", None),
@@ -204,8 +166,8 @@ impl Config {
             )?,
             order: parse_order(p.raw("order"))?,
             auto,
-            seasonal: parse_choice(&p, "seasonal", &[("auto", true), ("none", false)])?,
-            max_fit_points: bounded(&p, "max-fit-points", 10, 1_000_000)?,
+            seasonal: p.choice("seasonal", &[("auto", true), ("none", false)])?,
+            max_fit_points: p.in_range("max-fit-points", 10..=1_000_000)?,
             clip_spikes: {
                 let k: f64 = p.get("clip-spikes")?;
                 if !(k == 0.0 || (k.is_finite() && k >= 1.0)) {
@@ -215,15 +177,7 @@ impl Config {
                 }
                 k
             },
-            non_negative: parse_choice(
-                &p,
-                "non-negative",
-                &[
-                    ("auto", NonNegative::Auto),
-                    ("true", NonNegative::Yes),
-                    ("false", NonNegative::No),
-                ],
-            )?,
+            non_negative: p.switch("non-negative")?,
         })
     }
 }
@@ -311,11 +265,9 @@ fn answer(request: &ForecastRequest, config: &Config) -> Result<Forecast, ModelE
         .map_err(|e| ModelError::Internal(format!("ARIMA fit failed: {e}")))?;
     let fc = fitted.forecast(ahead, &request.quantiles);
 
-    let non_negative = match config.non_negative {
-        NonNegative::Yes => true,
-        NonNegative::No => false,
-        NonNegative::Auto => span.iter().all(|v| v.is_nan() || *v >= 0.0),
-    };
+    let non_negative = config
+        .non_negative
+        .unwrap_or_else(|| all_non_negative(span));
     let skip = ahead - horizon;
     let finish = |series: &[f64]| -> Vec<f64> {
         series[skip..]

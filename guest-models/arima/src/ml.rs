@@ -11,7 +11,6 @@
 
 use crate::kalman::filter_into;
 use crate::lm::{self, LeastSquares, Stop, gram};
-use crate::poly::{is_invertible, is_stationary};
 
 /// Converged when a step improves `-2 log L` by less than 1e-7: tight
 /// enough that coefficients agree with statsmodels to ~1e-5 (`golden`).
@@ -38,17 +37,11 @@ struct Problem<'a> {
 
 impl Problem<'_> {
     fn split<'b>(&self, beta: &'b [f64]) -> (&'b [f64], &'b [f64], f64) {
-        let mean = if self.constant {
-            beta[self.p + self.q]
-        } else {
-            0.0
-        };
-        (&beta[..self.p], &beta[self.p..self.p + self.q], mean)
+        crate::css::split(beta, self.p, self.q, self.constant)
     }
 
     fn admissible(&self, beta: &[f64]) -> bool {
-        let (phi, theta, mean) = self.split(beta);
-        mean.is_finite() && is_stationary(phi, 1.0 + 1e-9) && is_invertible(theta, 1.0 + 1e-9)
+        crate::css::admissible(beta, self.p, self.q, self.constant)
     }
 
     /// Writes the scaled innovations `u_t` at `beta` into `out`.

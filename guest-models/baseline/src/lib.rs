@@ -20,6 +20,7 @@ mod bands;
 mod clock;
 mod smoother;
 
+use kedastral_model_sdk::stats::all_non_negative;
 use kedastral_model_sdk::{
     Forecast, ForecastRequest, Model, ModelError, ModelInfo, Params, QuantileBand,
 };
@@ -48,46 +49,10 @@ enum Season {
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum NonNegative {
-    Auto,
-    Yes,
-    No,
-}
-
-fn parse_choice<T: Copy>(
-    params: &Params,
-    name: &str,
-    choices: &[(&str, T)],
-) -> Result<T, ModelError> {
-    let raw = params.raw(name).trim();
-    choices
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(raw))
-        .map(|&(_, v)| v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
-            ModelError::InvalidInput(format!(
-                "parameter `{name}`: `{raw}` is not one of {}",
-                names.join(", ")
-            ))
-        })
-}
-
-fn unit_interval(params: &Params, name: &str, lo: f64, hi: f64) -> Result<f64, ModelError> {
-    let v: f64 = params.get(name)?;
-    if v >= lo && v <= hi {
-        Ok(v)
-    } else {
-        Err(ModelError::InvalidInput(format!(
-            "parameter `{name}` = {v} is outside [{lo}, {hi}]"
-        )))
-    }
-}
-
 struct Config {
     season: Season,
-    non_negative: NonNegative,
+    /// `None`: clamp when the history is non-negative.
+    non_negative: Option<bool>,
     alpha: f64,
     beta: f64,
     phi: f64,
@@ -106,8 +71,7 @@ impl Config {
             )));
         }
         Ok(Self {
-            season: parse_choice(
-                &p,
+            season: p.choice(
                 "season",
                 &[
                     ("auto", Season::Auto),
@@ -115,19 +79,11 @@ impl Config {
                     ("none", Season::None),
                 ],
             )?,
-            non_negative: parse_choice(
-                &p,
-                "non-negative",
-                &[
-                    ("auto", NonNegative::Auto),
-                    ("true", NonNegative::Yes),
-                    ("false", NonNegative::No),
-                ],
-            )?,
-            alpha: unit_interval(&p, "alpha", 0.0, 1.0)?,
-            beta: unit_interval(&p, "beta", 0.0, 1.0)?,
-            phi: unit_interval(&p, "phi", 0.0, 1.0)?,
-            day_gain: unit_interval(&p, "day-gain", 0.0, 1.0)?,
+            non_negative: p.switch("non-negative")?,
+            alpha: p.in_range("alpha", 0.0..=1.0)?,
+            beta: p.in_range("beta", 0.0..=1.0)?,
+            phi: p.in_range("phi", 0.0..=1.0)?,
+            day_gain: p.in_range("day-gain", 0.0..=1.0)?,
             clip: {
                 let c: f64 = p.get("clip")?;
                 if c.is_nan() || c <= 0.0 {
@@ -270,11 +226,9 @@ impl Model for Baseline {
             fit.scale,
         );
 
-        let clamp_at_zero = match config.non_negative {
-            NonNegative::Yes => true,
-            NonNegative::No => false,
-            NonNegative::Auto => values.iter().all(|v| v.is_nan() || *v >= 0.0),
-        };
+        let clamp_at_zero = config
+            .non_negative
+            .unwrap_or_else(|| all_non_negative(values));
         let floor = if clamp_at_zero {
             0.0
         } else {

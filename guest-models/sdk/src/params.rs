@@ -1,5 +1,7 @@
 //! Model parameters: `key=value` strings checked against what a model declares.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use crate::{ModelError, ParamSpec};
@@ -56,6 +58,53 @@ impl<'a> Params<'a> {
     }
 }
 
+impl Params<'_> {
+    /// The value of `name` as one of a fixed set of words (case-insensitive);
+    /// anything else is an error listing the words.
+    pub fn choice<T: Copy>(&self, name: &str, choices: &[(&str, T)]) -> Result<T, ModelError> {
+        let raw = self.raw(name).trim();
+        choices
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(raw))
+            .map(|&(_, value)| value)
+            .ok_or_else(|| {
+                let words: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+                ModelError::InvalidInput(format!(
+                    "parameter `{name}`: `{raw}` is not one of {}",
+                    words.join(", ")
+                ))
+            })
+    }
+
+    /// The value of `name` parsed as `T` and inside `range`.
+    pub fn in_range<T>(&self, name: &str, range: RangeInclusive<T>) -> Result<T, ModelError>
+    where
+        T: FromStr + PartialOrd + Display,
+        T::Err: Display,
+    {
+        let value: T = self.get(name)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ModelError::InvalidInput(format!(
+                "parameter `{name}` = {value} is outside [{}, {}]",
+                range.start(),
+                range.end()
+            )))
+        }
+    }
+
+    /// A `auto|true|false` setting: `None` for `auto`, which the model
+    /// resolves from the data (for example clamping at zero when
+    /// [`crate::stats::all_non_negative`] holds for the history).
+    pub fn switch(&self, name: &str) -> Result<Option<bool>, ModelError> {
+        self.choice(
+            name,
+            &[("auto", None), ("true", Some(true)), ("false", Some(false))],
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +146,38 @@ mod tests {
                 .unwrap(),
             0.2
         );
+    }
+
+    #[test]
+    fn choices_ranges_and_switches() {
+        let specs = vec![
+            ParamSpec::new("ic", "aicc", ""),
+            ParamSpec::new("max-p", "3", ""),
+            ParamSpec::new("non-negative", "auto", ""),
+        ];
+        let none: Vec<(String, String)> = vec![];
+        let p = Params::new(&none, &specs).unwrap();
+        assert_eq!(p.choice("ic", &[("aic", 1), ("AICc", 2)]).unwrap(), 2);
+        assert_eq!(p.in_range("max-p", 0..=5).unwrap(), 3usize);
+        assert_eq!(p.switch("non-negative").unwrap(), None);
+
+        let given = vec![
+            ("ic".to_owned(), "hqic".to_owned()),
+            ("max-p".to_owned(), "9".to_owned()),
+            ("non-negative".to_owned(), "false".to_owned()),
+        ];
+        let p = Params::new(&given, &specs).unwrap();
+        let err = p.choice("ic", &[("aic", 1), ("aicc", 2)]).unwrap_err();
+        assert_eq!(
+            err,
+            ModelError::InvalidInput("parameter `ic`: `hqic` is not one of aic, aicc".into())
+        );
+        let err = p.in_range("max-p", 0..=5usize).unwrap_err();
+        assert_eq!(
+            err,
+            ModelError::InvalidInput("parameter `max-p` = 9 is outside [0, 5]".into())
+        );
+        assert_eq!(p.switch("non-negative").unwrap(), Some(false));
     }
 
     #[test]

@@ -75,6 +75,12 @@ pub fn sort_finite(values: &mut [f64]) {
     values.sort_unstable_by(|a, b| a.total_cmp(b));
 }
 
+/// Whether every observed (non-NaN) value is >= 0: a load metric, which a
+/// forecast should not take below zero.
+pub fn all_non_negative(values: &[f64]) -> bool {
+    values.iter().all(|v| v.is_nan() || *v >= 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
