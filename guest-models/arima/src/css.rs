@@ -69,7 +69,73 @@ impl Problem<'_> {
         admissible(beta, self.p, self.q, self.constant)
     }
 
+    /// The conditional sum of squares (residuals into `self.e`).
     fn sum_of_squares(&mut self, beta: &[f64]) -> f64 {
+        // Orders up to (3, 3), the default search space, get a kernel with
+        // both fixed, whose lagged values live in registers.
+        match (self.p, self.q) {
+            (0, 0) => self.sum_of_squares_fixed::<0, 0>(beta),
+            (0, 1) => self.sum_of_squares_fixed::<0, 1>(beta),
+            (0, 2) => self.sum_of_squares_fixed::<0, 2>(beta),
+            (0, 3) => self.sum_of_squares_fixed::<0, 3>(beta),
+            (1, 0) => self.sum_of_squares_fixed::<1, 0>(beta),
+            (1, 1) => self.sum_of_squares_fixed::<1, 1>(beta),
+            (1, 2) => self.sum_of_squares_fixed::<1, 2>(beta),
+            (1, 3) => self.sum_of_squares_fixed::<1, 3>(beta),
+            (2, 0) => self.sum_of_squares_fixed::<2, 0>(beta),
+            (2, 1) => self.sum_of_squares_fixed::<2, 1>(beta),
+            (2, 2) => self.sum_of_squares_fixed::<2, 2>(beta),
+            (2, 3) => self.sum_of_squares_fixed::<2, 3>(beta),
+            (3, 0) => self.sum_of_squares_fixed::<3, 0>(beta),
+            (3, 1) => self.sum_of_squares_fixed::<3, 1>(beta),
+            (3, 2) => self.sum_of_squares_fixed::<3, 2>(beta),
+            (3, 3) => self.sum_of_squares_fixed::<3, 3>(beta),
+            _ => self.sum_of_squares_any(beta),
+        }
+    }
+
+    fn sum_of_squares_fixed<const P: usize, const Q: usize>(&mut self, beta: &[f64]) -> f64 {
+        let (phi, theta, mean) = self.split(beta);
+        let phi: [f64; P] = phi.try_into().expect("p coefficients");
+        let theta: [f64; Q] = theta.try_into().expect("q coefficients");
+        let (w, t0) = (self.w, self.start);
+        let e = &mut self.e;
+        e[..t0].fill(0.0);
+        if t0 >= w.len() {
+            return 0.0;
+        }
+        // past_w[i] = w[t - i - 1] - mean; past_e[j] = e[t - j - 1], and the
+        // residuals before `t0` are zero, as in the general kernel.
+        let mut past_w = [0.0; P];
+        for (i, slot) in past_w.iter_mut().enumerate() {
+            *slot = w[t0 - i - 1] - mean;
+        }
+        let mut past_e = [0.0; Q];
+        let mut ssq = 0.0;
+        for t in t0..w.len() {
+            let centred = w[t] - mean;
+            let mut v = centred;
+            for i in 0..P {
+                v -= phi[i] * past_w[i];
+            }
+            for j in 0..Q {
+                v -= theta[j] * past_e[j];
+            }
+            e[t] = v;
+            ssq += v * v;
+            if P > 0 {
+                past_w.copy_within(0..P - 1, 1);
+                past_w[0] = centred;
+            }
+            if Q > 0 {
+                past_e.copy_within(0..Q - 1, 1);
+                past_e[0] = v;
+            }
+        }
+        ssq
+    }
+
+    fn sum_of_squares_any(&mut self, beta: &[f64]) -> f64 {
         let (phi, theta, mean) = self.split(beta);
         let e = &mut self.e;
         let (p, q, w, t0) = (self.p, self.q, self.w, self.start);
@@ -89,7 +155,82 @@ impl Problem<'_> {
         ssq
     }
 
+    /// The sum of squares, `J'J` (row-major `k x k`) and `J'e`.
     fn equations(&mut self, beta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+        // The orders auto selection visits (p + q <= 5, a constant) get a
+        // kernel with the parameter count fixed at compile time, so `J'J`
+        // accumulates in registers instead of memory; this is the model's
+        // hottest loop, natively and (more so) in wasm.
+        match self.k() {
+            1 => self.equations_fixed::<1>(beta),
+            2 => self.equations_fixed::<2>(beta),
+            3 => self.equations_fixed::<3>(beta),
+            4 => self.equations_fixed::<4>(beta),
+            5 => self.equations_fixed::<5>(beta),
+            6 => self.equations_fixed::<6>(beta),
+            7 => self.equations_fixed::<7>(beta),
+            _ => self.equations_any(beta),
+        }
+    }
+
+    fn equations_fixed<const K: usize>(&mut self, beta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+        let (phi, theta, mean) = self.split(beta);
+        let (p, q, w, t0) = (self.p, self.q, self.w, self.start);
+        debug_assert_eq!(p + q + usize::from(self.constant), K);
+        let e = &mut self.e;
+        let (rows, _) = self.jac.as_chunks_mut::<K>();
+        let mu_slope = -(1.0 - phi.iter().sum::<f64>());
+        let mut jtj = [[0.0; K]; K];
+        let mut jte = [0.0; K];
+        let mut ssq = 0.0;
+        e[..t0].fill(0.0);
+        rows[..t0].fill([0.0; K]);
+        for t in t0..w.len() {
+            let lags = q.min(t - t0);
+            let mut v = w[t] - mean;
+            for i in 0..p {
+                v -= phi[i] * (w[t - i - 1] - mean);
+            }
+            for j in 0..lags {
+                v -= theta[j] * e[t - j - 1];
+            }
+            e[t] = v;
+            ssq += v * v;
+            let mut row = [0.0; K];
+            for i in 0..p {
+                row[i] = -(w[t - i - 1] - mean);
+            }
+            for j in 0..lags {
+                row[p + j] = -e[t - j - 1];
+            }
+            if self.constant {
+                row[K - 1] = mu_slope;
+            }
+            for j in 0..lags {
+                let prev = rows[t - j - 1];
+                for m in 0..K {
+                    row[m] -= theta[j] * prev[m];
+                }
+            }
+            rows[t] = row;
+            for a in 0..K {
+                jte[a] += row[a] * v;
+                for b in 0..=a {
+                    jtj[a][b] += row[a] * row[b];
+                }
+            }
+        }
+        let mut full = vec![0.0; K * K];
+        for a in 0..K {
+            for b in 0..=a {
+                full[a * K + b] = jtj[a][b];
+                full[b * K + a] = jtj[a][b];
+            }
+        }
+        (ssq, full, jte.to_vec())
+    }
+
+    fn equations_any(&mut self, beta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
         let (phi, theta, mean) = self.split(beta);
         let (p, q, w, k, t0) = (self.p, self.q, self.w, self.k(), self.start);
         let (e, jac) = (&mut self.e, &mut self.jac);
@@ -216,6 +357,74 @@ pub(crate) fn fit_css(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_order_residual_kernels_match_the_general_one() {
+        let w: Vec<f64> = (0..120)
+            .map(|i| ((i * 29) % 13) as f64 * 0.5 + (i as f64 * 0.3).cos())
+            .collect();
+        for p in 0..=4 {
+            for q in 0..=4 {
+                let k = p + q + 1;
+                let mut problem = Problem {
+                    w: &w,
+                    e: vec![0.0; w.len()],
+                    jac: vec![0.0; w.len() * k],
+                    p,
+                    q,
+                    constant: true,
+                    start: p.max(2),
+                };
+                let beta: Vec<f64> = (0..k).map(|i| 0.05 * (i as f64 + 1.0) - 0.12).collect();
+                let general = problem.sum_of_squares_any(&beta);
+                let e_general = problem.e.clone();
+                let fixed = problem.sum_of_squares(&beta);
+                assert!((fixed - general).abs() <= 1e-9 * general, "({p},{q})");
+                assert_eq!(problem.e.len(), e_general.len());
+                for (a, b) in problem.e.iter().zip(&e_general) {
+                    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "({p},{q})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_size_kernels_match_the_general_one() {
+        let w: Vec<f64> = (0..200)
+            .map(|i| ((i * 37) % 17) as f64 * 0.3 + (i as f64 * 0.4).sin())
+            .collect();
+        for (p, q, constant) in [
+            (1, 0, false),
+            (0, 1, true),
+            (2, 2, true),
+            (3, 3, true),
+            (3, 2, false),
+        ] {
+            let k = p + q + usize::from(constant);
+            let mut problem = Problem {
+                w: &w,
+                e: vec![0.0; w.len()],
+                jac: vec![0.0; w.len() * k],
+                p,
+                q,
+                constant,
+                start: 3,
+            };
+            let beta: Vec<f64> = (0..k).map(|i| 0.1 * (i as f64 + 1.0) - 0.25).collect();
+            let (ssq_any, jtj_any, jte_any) = problem.equations_any(&beta);
+            let (ssq, jtj, jte) = problem.equations(&beta);
+            assert!(
+                (ssq - ssq_any).abs() <= 1e-9 * ssq_any,
+                "({p},{q},{constant})"
+            );
+            for (a, b) in jtj.iter().zip(&jtj_any).chain(jte.iter().zip(&jte_any)) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "({p},{q},{constant}): {a} vs {b}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn jacobian_matches_finite_differences() {

@@ -8,6 +8,7 @@
 //! forecast looks further ahead, and levels stay ordered. With too few errors
 //! to trust, bands fall back to a normal spread of the running error scale.
 
+use kedastral_model_sdk::stats::{larger, smaller};
 use std::cmp::Ordering;
 
 use kedastral_model_sdk::stats::normal_quantile;
@@ -66,11 +67,11 @@ pub fn offsets(
     for (row, &p) in out.iter_mut().zip(levels) {
         if p < 0.5 {
             for h in 1..row.len() {
-                row[h] = row[h].min(row[h - 1]);
+                row[h] = smaller(row[h], row[h - 1]);
             }
         } else if p > 0.5 {
             for h in 1..row.len() {
-                row[h] = row[h].max(row[h - 1]);
+                row[h] = larger(row[h], row[h - 1]);
             }
         }
     }
@@ -101,7 +102,7 @@ fn quantiles_unsorted(values: &mut [f64], levels: &[f64]) -> Vec<f64> {
                 let v_hi = values[lo + 1..]
                     .iter()
                     .copied()
-                    .fold(f64::INFINITY, f64::min);
+                    .fold(f64::INFINITY, smaller);
                 v_lo + (h - lo as f64) * (v_hi - v_lo)
             } else {
                 v_lo

@@ -21,6 +21,7 @@ mod clock;
 mod smoother;
 
 use kedastral_model_sdk::stats::all_non_negative;
+use kedastral_model_sdk::stats::larger;
 use kedastral_model_sdk::{
     Forecast, ForecastRequest, Model, ModelError, ModelInfo, Params, QuantileBand,
 };
@@ -243,12 +244,12 @@ impl Model for Baseline {
                 values: point
                     .iter()
                     .zip(off)
-                    .map(|(p, o)| (p + o).max(floor))
+                    .map(|(p, o)| larger(p + o, floor))
                     .collect(),
             })
             .collect();
         for v in &mut point {
-            *v = v.max(floor);
+            *v = larger(*v, floor);
         }
 
         let all_finite = point.iter().all(|v| v.is_finite())
@@ -265,7 +266,7 @@ impl Model for Baseline {
         for l in 1..quantiles.len() {
             let (below, above) = quantiles.split_at_mut(l);
             for (hi, lo) in above[0].values.iter_mut().zip(&below[l - 1].values) {
-                *hi = hi.max(*lo);
+                *hi = larger(*hi, *lo);
             }
         }
         Ok(Forecast {

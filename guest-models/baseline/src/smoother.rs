@@ -23,6 +23,7 @@
 //! CPU the second and third cost little beside the first.
 
 use crate::clock::{DAY, Profile, Slot, advance};
+use kedastral_model_sdk::stats::larger;
 
 /// Fixed settings of one pass.
 #[derive(Debug, Clone)]
@@ -356,7 +357,7 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
             for (m, &(weight, alpha, beta)) in models.iter().enumerate() {
                 let predicted = level[m] + phi * trend[m];
                 let e = y - weight * season - predicted;
-                let floored = scale[m].max(scale_floor);
+                let floored = larger(scale[m], scale_floor);
                 let clipped = e.clamp(-clip * floored, clip * floored);
                 // Nudging the scale up or down by a fixed ratio tracks the
                 // median absolute error: spikes, even frequent ones, move it
@@ -417,7 +418,7 @@ fn median(values: &mut [f64]) -> f64 {
     if values_len % 2 == 1 {
         m
     } else {
-        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, larger);
         0.5 * (below + m)
     }
 }

@@ -110,6 +110,10 @@ impl ModelRuntime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // For profiling models with `perf`: names the JIT-compiled functions.
+        if std::env::var_os("KEDASTRAL_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         spawn_epoch_ticker(&engine);
 
