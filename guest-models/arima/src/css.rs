@@ -31,6 +31,45 @@ pub(crate) struct CssFit {
 const STOP_GAIN: f64 = 1e-4;
 const MAX_ITER: usize = 50;
 
+/// `a . b`, with four running sums so the additions overlap, sixteen
+/// products per iteration (see [`four_at_a_time`] for why so many).
+#[inline(never)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut sums = [0.0; 4];
+    let (a16, a_rest) = a.as_chunks::<16>();
+    let (b16, b_rest) = b.as_chunks::<16>();
+    for (x, y) in a16.iter().zip(b16) {
+        for k in 0..16 {
+            sums[k % 4] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
+    (sums[0] + sums[1]) + (sums[2] + sums[3]) + tail
+}
+
+/// Runs `step` for every `t` in `range`, four steps per loop iteration.
+///
+/// In wasm, wasmtime checks the epoch (the CPU deadline) at every loop
+/// iteration, and the check's cold call makes Cranelift keep the loop's
+/// running values on the stack rather than in registers. Four steps per
+/// iteration pay that toll once instead of four times; natively it is an
+/// ordinary unrolled loop.
+#[inline(always)]
+fn four_at_a_time(range: std::ops::Range<usize>, mut step: impl FnMut(usize)) {
+    let mut t = range.start;
+    while t + 4 <= range.end {
+        step(t);
+        step(t + 1);
+        step(t + 2);
+        step(t + 3);
+        t += 4;
+    }
+    while t < range.end {
+        step(t);
+        t += 1;
+    }
+}
+
 /// The optimisers' parameter vector is `[phi_1..p, theta_1..q, mean?]`:
 /// its AR part, MA part and mean (0 without a constant).
 pub(crate) fn split(beta: &[f64], p: usize, q: usize, constant: bool) -> (&[f64], &[f64], f64) {
@@ -94,6 +133,8 @@ impl Problem<'_> {
         }
     }
 
+    // Not inlined, for the reason given at `equations_fixed`.
+    #[inline(never)]
     fn sum_of_squares_fixed<const P: usize, const Q: usize>(&mut self, beta: &[f64]) -> f64 {
         let (phi, theta, mean) = self.split(beta);
         let phi: [f64; P] = phi.try_into().expect("p coefficients");
@@ -112,7 +153,7 @@ impl Problem<'_> {
         }
         let mut past_e = [0.0; Q];
         let mut ssq = 0.0;
-        for t in t0..w.len() {
+        four_at_a_time(t0..w.len(), |t| {
             let centred = w[t] - mean;
             let mut v = centred;
             for i in 0..P {
@@ -131,7 +172,7 @@ impl Problem<'_> {
                 past_e.copy_within(0..Q - 1, 1);
                 past_e[0] = v;
             }
-        }
+        });
         ssq
     }
 
@@ -173,61 +214,90 @@ impl Problem<'_> {
         }
     }
 
+    // Not inlined: seven copies in one function leave Cranelift (in wasm)
+    // with more live values than registers, and each loop's epoch check
+    // then spills them all; a small function per size keeps them in
+    // registers.
+    #[inline(never)]
     fn equations_fixed<const K: usize>(&mut self, beta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
         let (phi, theta, mean) = self.split(beta);
         let (p, q, w, t0) = (self.p, self.q, self.w, self.start);
         debug_assert_eq!(p + q + usize::from(self.constant), K);
+        let n = w.len();
         let e = &mut self.e;
-        let (rows, _) = self.jac.as_chunks_mut::<K>();
+        // Column-major here: `jac[m * n + t]` is d e_t / d beta_m. The
+        // recursion below then carries little state from one step to the
+        // next, and `J'J` is built from dot products of whole columns. In
+        // wasm this matters twice over: every loop iteration passes an epoch
+        // check whose (cold) call would otherwise force the many running
+        // sums of `J'J` out of registers.
+        let jac = &mut self.jac[..n * K];
         let mu_slope = -(1.0 - phi.iter().sum::<f64>());
-        let mut jtj = [[0.0; K]; K];
-        let mut jte = [0.0; K];
         let mut ssq = 0.0;
         e[..t0].fill(0.0);
-        rows[..t0].fill([0.0; K]);
-        for t in t0..w.len() {
+        for column in jac.chunks_exact_mut(n) {
+            column[..t0].fill(0.0);
+        }
+        for t in t0..n {
             let lags = q.min(t - t0);
             let mut v = w[t] - mean;
-            for i in 0..p {
+            // Loops bounded by the constant K (p, q and lags never exceed
+            // it) unroll completely: no loop, so no epoch check, per lag.
+            for i in 0..K {
+                if i == p {
+                    break;
+                }
                 v -= phi[i] * (w[t - i - 1] - mean);
             }
-            for j in 0..lags {
+            for j in 0..K {
+                if j == lags {
+                    break;
+                }
                 v -= theta[j] * e[t - j - 1];
             }
             e[t] = v;
             ssq += v * v;
             let mut row = [0.0; K];
-            for i in 0..p {
+            for i in 0..K {
+                if i == p {
+                    break;
+                }
                 row[i] = -(w[t - i - 1] - mean);
             }
-            for j in 0..lags {
+            for j in 0..K {
+                if j == lags {
+                    break;
+                }
                 row[p + j] = -e[t - j - 1];
             }
             if self.constant {
                 row[K - 1] = mu_slope;
             }
-            for j in 0..lags {
-                let prev = rows[t - j - 1];
-                for m in 0..K {
-                    row[m] -= theta[j] * prev[m];
+            for j in 0..K {
+                if j == lags {
+                    break;
+                }
+                for (m, r) in row.iter_mut().enumerate() {
+                    *r -= theta[j] * jac[m * n + t - j - 1];
                 }
             }
-            rows[t] = row;
-            for a in 0..K {
-                jte[a] += row[a] * v;
-                for b in 0..=a {
-                    jtj[a][b] += row[a] * row[b];
-                }
+            for (m, r) in row.into_iter().enumerate() {
+                jac[m * n + t] = r;
             }
         }
-        let mut full = vec![0.0; K * K];
+        let column = |m: usize| &jac[m * n + t0..(m + 1) * n];
+        let residuals = &e[t0..n];
+        let mut jtj = vec![0.0; K * K];
+        let mut jte = vec![0.0; K];
         for a in 0..K {
+            jte[a] = dot(column(a), residuals);
             for b in 0..=a {
-                full[a * K + b] = jtj[a][b];
-                full[b * K + a] = jtj[a][b];
+                let d = dot(column(a), column(b));
+                jtj[a * K + b] = d;
+                jtj[b * K + a] = d;
             }
         }
-        (ssq, full, jte.to_vec())
+        (ssq, jtj, jte)
     }
 
     fn equations_any(&mut self, beta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
