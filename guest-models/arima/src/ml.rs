@@ -10,7 +10,7 @@
 //! the CSS estimates.
 
 use crate::kalman::filter_into;
-use crate::lm::{self, LeastSquares, Stop, gram};
+use crate::lm::{self, LeastSquares, Stop, dot, gram};
 
 /// Converged when a step improves `-2 log L` by less than 1e-7: tight
 /// enough that coefficients agree with statsmodels to ~1e-5 (`golden`).
@@ -47,17 +47,67 @@ impl Problem<'_> {
     /// Writes the scaled innovations `u_t` at `beta` into `out`.
     fn residuals(&mut self, beta: &[f64], out: &mut [f64]) -> bool {
         let (phi, theta, mean) = self.split(beta);
-        for (c, v) in self.centred.iter_mut().zip(self.w) {
-            *c = v - mean;
-        }
+        centre(&mut self.centred, self.w, mean);
         let Some(run) = filter_into(&self.centred, phi, theta, Some(out)) else {
             return false;
         };
         let scale = (run.sumlog / (2.0 * run.nu as f64)).exp();
-        for v in out.iter_mut() {
-            *v *= scale;
+        scale_finite(out, scale)
+    }
+}
+
+// The element-wise passes below are small out-of-line kernels, eight
+// elements per loop iteration: in wasm each loop iteration passes wasmtime's
+// epoch check, whose cold call makes Cranelift spill whatever a function
+// holds in registers around it. Natively LLVM vectorises them either way.
+
+/// `out = w - mean`.
+#[inline(never)]
+fn centre(out: &mut [f64], w: &[f64], mean: f64) {
+    let n = out.len().min(w.len());
+    let (out8, out_rest) = out[..n].as_chunks_mut::<8>();
+    let (w8, w_rest) = w[..n].as_chunks::<8>();
+    for (c, v) in out8.iter_mut().zip(w8) {
+        for k in 0..8 {
+            c[k] = v[k] - mean;
         }
-        out.iter().all(|v| v.is_finite())
+    }
+    for (c, v) in out_rest.iter_mut().zip(w_rest) {
+        *c = v - mean;
+    }
+}
+
+/// `out *= scale`; whether every result is finite.
+#[inline(never)]
+fn scale_finite(out: &mut [f64], scale: f64) -> bool {
+    let mut finite = true;
+    let (out8, out_rest) = out.as_chunks_mut::<8>();
+    for c in out8 {
+        for v in c.iter_mut() {
+            *v *= scale;
+            finite &= v.is_finite();
+        }
+    }
+    for v in out_rest {
+        *v *= scale;
+        finite &= v.is_finite();
+    }
+    finite
+}
+
+/// `col = (col - base) / h`: a forward difference.
+#[inline(never)]
+fn difference(col: &mut [f64], base: &[f64], h: f64) {
+    let n = col.len().min(base.len());
+    let (col8, col_rest) = col[..n].as_chunks_mut::<8>();
+    let (base8, base_rest) = base[..n].as_chunks::<8>();
+    for (c, b) in col8.iter_mut().zip(base8) {
+        for k in 0..8 {
+            c[k] = (c[k] - b[k]) / h;
+        }
+    }
+    for (c, b) in col_rest.iter_mut().zip(base_rest) {
+        *c = (*c - b) / h;
     }
 }
 
@@ -68,11 +118,7 @@ impl LeastSquares for Problem<'_> {
         }
         let mut u = std::mem::take(&mut self.u);
         let ok = self.residuals(beta, &mut u);
-        let ssq = if ok {
-            u.iter().map(|v| v * v).sum()
-        } else {
-            f64::INFINITY
-        };
+        let ssq = if ok { dot(&u, &u) } else { f64::INFINITY };
         self.u = u;
         ssq
     }
@@ -81,7 +127,7 @@ impl LeastSquares for Problem<'_> {
         let mut u = std::mem::take(&mut self.u);
         let mut cols = std::mem::take(&mut self.cols);
         let ssq = if self.residuals(beta, &mut u) {
-            u.iter().map(|v| v * v).sum()
+            dot(&u, &u)
         } else {
             f64::INFINITY
         };
@@ -97,9 +143,7 @@ impl LeastSquares for Problem<'_> {
             let h = if self.admissible(&probe) { h } else { -h };
             probe[m] = beta[m] + h;
             if self.residuals(&probe, col) {
-                for (c, base) in col.iter_mut().zip(&u) {
-                    *c = (*c - base) / h;
-                }
+                difference(col, &u, h);
             } else {
                 col.fill(0.0);
             }

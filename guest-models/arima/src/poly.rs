@@ -8,14 +8,22 @@
 /// the Durbin-Levinson recursion backwards (R's `invpartrans`); `None` when
 /// it is not stationary, i.e. some partial autocorrelation reaches +-1
 /// (Barndorff-Nielsen and Schou 1973: stationary iff all lie in (-1, 1)).
+#[cfg(test)]
 pub(crate) fn ar_to_pacf(phi: &[f64]) -> Option<Vec<f64>> {
-    let p = phi.len();
     let mut cur = phi.to_vec();
     let mut work = phi.to_vec();
+    pacf_in_place(&mut cur, &mut work).then_some(cur)
+}
+
+/// [`ar_to_pacf`] in place: `cur` holds the AR coefficients and ends with
+/// the partial autocorrelations; `work` (as long) is scratch. False when
+/// not stationary.
+fn pacf_in_place(cur: &mut [f64], work: &mut [f64]) -> bool {
+    let p = cur.len();
     for j in (1..p).rev() {
         let a = cur[j];
         if a.abs() >= 1.0 || a.is_nan() {
-            return None;
+            return false;
         }
         let denom = 1.0 - a * a;
         for k in 0..j {
@@ -23,35 +31,47 @@ pub(crate) fn ar_to_pacf(phi: &[f64]) -> Option<Vec<f64>> {
         }
         cur[..j].copy_from_slice(&work[..j]);
     }
-    if p > 0 && (cur[0].abs() >= 1.0 || cur[0].is_nan()) {
-        return None;
-    }
-    Some(cur)
+    !(p > 0 && (cur[0].abs() >= 1.0 || cur[0].is_nan()))
 }
 
 /// True when every root of `1 - sum phi_i z^i` lies outside the circle of
 /// radius `radius` (>= 1). Scaling `phi_i` by `radius^i` moves that circle
 /// onto the unit circle, so the partial-autocorrelation test decides it.
 pub fn is_stationary(phi: &[f64], radius: f64) -> bool {
-    if phi.is_empty() {
-        return true;
-    }
-    let mut scale = 1.0;
-    let scaled: Vec<f64> = phi
-        .iter()
-        .map(|&c| {
-            scale *= radius;
-            c * scale
-        })
-        .collect();
-    ar_to_pacf(&scaled).is_some()
+    scaled_is_stationary(phi, 1.0, radius)
 }
 
 /// True when every root of `1 + sum theta_j z^j` lies outside the circle of
 /// radius `radius`.
 pub fn is_invertible(theta: &[f64], radius: f64) -> bool {
-    let negated: Vec<f64> = theta.iter().map(|t| -t).collect();
-    is_stationary(&negated, radius)
+    scaled_is_stationary(theta, -1.0, radius)
+}
+
+/// Whether `sign * c` is stationary within `radius`. The fits check this
+/// at every trial point, so short polynomials (all the default search
+/// visits) are worked on the stack rather than in fresh allocations.
+fn scaled_is_stationary(c: &[f64], sign: f64, radius: f64) -> bool {
+    const ON_STACK: usize = 8;
+    if c.is_empty() {
+        return true;
+    }
+    let mut scale = 1.0;
+    let mut scaled = c.iter().map(|&c| {
+        scale *= radius;
+        (sign * c) * scale
+    });
+    if c.len() <= ON_STACK {
+        let mut cur = [0.0; ON_STACK];
+        let mut work = [0.0; ON_STACK];
+        for slot in &mut cur[..c.len()] {
+            *slot = scaled.next().expect("one per coefficient");
+        }
+        pacf_in_place(&mut cur[..c.len()], &mut work[..c.len()])
+    } else {
+        let mut cur: Vec<f64> = scaled.collect();
+        let mut work = cur.clone();
+        pacf_in_place(&mut cur, &mut work)
+    }
 }
 
 /// The AR coefficients of `phi(B) (1 - B)^d`, the integrated model's

@@ -68,7 +68,11 @@ impl Profile {
         let n = self.values.len();
         let x = phase as f64 * self.buckets_per_second;
         // `phase < period` so `x < n`, but rounding may land on `n` exactly.
-        let lo = (x as usize).min(n - 1);
+        // Through i64: `x >= 0`, so the same value, but in wasm (where
+        // usize is u32) the saturating unsigned conversion is a long
+        // branchy sequence and the signed 64-bit one a single instruction
+        // on its fast path.
+        let lo = (x as i64 as usize).min(n - 1);
         let hi = if lo + 1 == n { 0 } else { lo + 1 };
         Slot {
             lo,

@@ -20,8 +20,7 @@ mod bands;
 mod clock;
 mod smoother;
 
-use kedastral_model_sdk::stats::all_non_negative;
-use kedastral_model_sdk::stats::larger;
+use kedastral_model_sdk::stats::{all_non_negative, larger};
 use kedastral_model_sdk::{
     Forecast, ForecastRequest, Model, ModelError, ModelInfo, Params, QuantileBand,
 };

@@ -171,13 +171,7 @@ pub fn fit(values: &[f64], start: i64, step: i64, s: &Settings) -> Fit {
 
     // A scale of zero (a flat start) would clip every later error to zero
     // forever; a floor relative to the series' size lets changes through.
-    let mean_abs = {
-        let (sum, count) = values
-            .iter()
-            .filter(|v| !v.is_nan())
-            .fold((0.0, 0usize), |(s, c), &v| (s + v.abs(), c + 1));
-        sum / count as f64
-    };
+    let mean_abs = mean_abs(values);
     let scale_floor = (1e-3 * mean_abs).max(1e-9);
 
     let replay_from = n.saturating_sub(s.replay_points).max(begin);
@@ -335,23 +329,20 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
             }
         } else {
             if i >= replay_from && countdown == 0 {
-                for (m, &(weight, _, _)) in models.iter().enumerate() {
-                    let target = y - weight * season;
-                    for (j, &h) in s.leads.iter().enumerate() {
-                        if i < origin_min + h {
-                            break;
-                        }
-                        let back = if slot >= h {
-                            slot - h
-                        } else {
-                            slot + ring_len - h
-                        };
-                        let (lo, bo) = ring[back];
-                        let e = target - (lo[m] + damped[j] * bo[m]);
-                        abs_error[m] += e.abs();
-                        errors[m * leads + j].push(e);
-                    }
-                }
+                score(
+                    &mut errors,
+                    &mut abs_error,
+                    &ring,
+                    &models,
+                    Target {
+                        y,
+                        season,
+                        reach: i - origin_min,
+                        slot,
+                    },
+                    &s.leads,
+                    &damped,
+                );
             }
             let mut first_clipped = 0.0;
             for (m, &(weight, alpha, beta)) in models.iter().enumerate() {
@@ -404,6 +395,89 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
     st.scale = scale;
     st.errors = errors;
     st.abs_error = abs_error;
+}
+
+/// A scored point: its value and season, how many steps it lies after the
+/// first valid origin, and its slot in the ring.
+#[derive(Clone, Copy)]
+struct Target {
+    y: f64,
+    season: f64,
+    reach: usize,
+    slot: usize,
+}
+
+/// Scores every model's replayed forecasts of one target, one per lead.
+///
+/// Out of line because it runs on a few hundred points only: inlined, its
+/// loops and `push` calls made Cranelift (in wasm) keep the main loop's
+/// running state on the stack at every point.
+#[inline(never)]
+fn score(
+    errors: &mut [Vec<f64>],
+    abs_error: &mut [f64; MODELS],
+    ring: &[([f64; MODELS], [f64; MODELS])],
+    models: &[(f64, f64, f64); MODELS],
+    target: Target,
+    leads: &[usize],
+    damped: &[f64],
+) {
+    let ring_len = ring.len();
+    let Target {
+        y,
+        season,
+        reach,
+        slot,
+    } = target;
+    let targets = models.map(|(weight, _, _)| y - weight * season);
+    // Leads outside, models inside (unrolled): one ring read per lead, and
+    // the three running sums in locals. Each model's sum still adds its
+    // errors in lead order, as model-by-model would.
+    let mut sums = *abs_error;
+    for (j, (&h, &d)) in leads.iter().zip(damped).enumerate() {
+        if reach < h {
+            break;
+        }
+        let back = if slot >= h {
+            slot - h
+        } else {
+            slot + ring_len - h
+        };
+        let (lo, bo) = ring[back];
+        for m in 0..MODELS {
+            let e = targets[m] - (lo[m] + d * bo[m]);
+            sums[m] += e.abs();
+            errors[m * leads.len() + j].push(e);
+        }
+    }
+    *abs_error = sums;
+}
+
+/// The mean absolute value of the observed (non-NaN) values, summed in
+/// order.
+///
+/// Sixteen values per loop iteration, without branches: in wasm every loop
+/// iteration passes wasmtime's epoch check, whose cold call makes Cranelift
+/// keep the running sum on the stack, so one value per iteration would
+/// store and reload it with every addition.
+#[inline(never)]
+fn mean_abs(values: &[f64]) -> f64 {
+    let (mut sum, mut count) = (0.0, 0usize);
+    let mut add = |v: f64| {
+        // Adding +0.0 for a gap leaves the (non-negative) sum as it was.
+        sum += if v.is_nan() { 0.0 } else { v.abs() };
+        count += usize::from(!v.is_nan());
+    };
+    let (chunks, rest) = values.as_chunks::<16>();
+    for chunk in chunks {
+        for &v in chunk {
+            add(v);
+        }
+    }
+    for &v in rest {
+        add(v);
+    }
+    sum / count as f64
 }
 
 /// The median of finite values (reorders them); 0 for none.

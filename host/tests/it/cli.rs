@@ -222,3 +222,24 @@ fn bad_input_gets_a_clear_error_and_a_failing_exit() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn without_input_the_bundled_trace_is_used() {
+    // The README's main-job command is `kedastral backtest` with no flags;
+    // fewer origins keep the test short.
+    let text = stdout_of(&["backtest", "--origins", "20"]);
+    assert!(
+        text.starts_with("model baseline "),
+        "the default model is baseline: {text}"
+    );
+    assert!(
+        text.contains("20 origins (0 failed), horizon 30 x 60s"),
+        "{text}"
+    );
+    assert!(text.contains("season 1440 steps"), "{text}");
+
+    let out = stdout_of(&["forecast", "--horizon", "3"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["start"], "1995-07-28T17:32:00Z");
+    assert_eq!(json["values"].as_array().unwrap().len(), 3);
+}
