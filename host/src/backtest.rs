@@ -15,8 +15,8 @@
 //! - interval coverage: the share of actuals inside each central interval;
 //! - capacity: at each origin both policies decide the pods for the next
 //!   `stride` steps, with the same information. The predictive policy sizes
-//!   each step on its forecast, the reactive policy on the last observed
-//!   value. Pods are `max(1, ceil(load / target_per_pod))`. A step is
+//!   each step on its forecast (the point forecast, or a quantile such as
+//!   p90), the reactive policy on the last observed value. Pods are `max(1, ceil(load / target_per_pod))`. A step is
 //!   under-provisioned when its actual load needs more pods than it got;
 //!   over-provisioned pod-steps add up the pods beyond what was needed.
 
@@ -36,6 +36,8 @@ pub struct BacktestConfig {
     pub intervals: Vec<f64>,
     /// Load one pod serves.
     pub target_per_pod: f64,
+    /// Size pods on this forecast quantile instead of the point forecast.
+    pub sizing_quantile: Option<f64>,
     pub params: Vec<(String, String)>,
 }
 
@@ -90,6 +92,8 @@ pub struct CapacityOutcome {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CapacityReport {
     pub target_per_pod: f64,
+    /// The forecast quantile pods were sized on; `None`: the point forecast.
+    pub sizing_quantile: Option<f64>,
     pub steps: usize,
     pub predictive: CapacityOutcome,
     pub reactive: CapacityOutcome,
@@ -150,7 +154,13 @@ pub fn run(
     let season = if day >= 2 && first >= 2 * day { day } else { 1 };
     let scale = seasonal_scale(&y[..first], season);
 
-    let levels = quantile_levels(&config.intervals);
+    let levels = quantile_levels(&config.intervals, config.sizing_quantile);
+    let sizing_band = config.sizing_quantile.map(|q| {
+        levels
+            .iter()
+            .position(|&l| l == round_level(q))
+            .expect("requested")
+    });
     let mut model_err = ErrorSums::default();
     let mut naive_err = ErrorSums::default();
     let mut inside = vec![0usize; config.intervals.len()];
@@ -192,7 +202,12 @@ pub fn run(
                 let reactive_load = last_observed.unwrap_or(actual);
                 // A failed forecast falls back on the reactive decision, as
                 // the service keeps serving its last good answer.
-                let predicted_load = answer.as_ref().map_or(reactive_load, |f| f.values[lead]);
+                let predicted_load = answer
+                    .as_ref()
+                    .map_or(reactive_load, |f| match sizing_band {
+                        Some(b) => f.quantiles[b].values[lead],
+                        None => f.values[lead],
+                    });
                 predictive.step(predicted_load, actual);
                 reactive.step(reactive_load, actual);
             }
@@ -237,6 +252,7 @@ pub fn run(
             .collect(),
         capacity: CapacityReport {
             target_per_pod: config.target_per_pod,
+            sizing_quantile: config.sizing_quantile,
             steps,
             predictive: predictive.outcome(),
             reactive: reactive.outcome(),
@@ -264,14 +280,22 @@ fn check_config(config: &BacktestConfig) -> Result<(), BacktestError> {
     if config.intervals.iter().any(|&l| !(l > 0.0 && l < 1.0)) {
         return bad("interval levels must be strictly between 0 and 1");
     }
+    if config
+        .sizing_quantile
+        .is_some_and(|q| !(q > 0.0 && q < 1.0))
+    {
+        return bad("the sizing quantile level must be strictly between 0 and 1");
+    }
     Ok(())
 }
 
-/// The quantile levels bounding each central interval, ascending, unique.
-fn quantile_levels(intervals: &[f64]) -> Vec<f64> {
+/// The quantile levels bounding each central interval, and the sizing
+/// level if any: ascending, unique.
+fn quantile_levels(intervals: &[f64], sizing: Option<f64>) -> Vec<f64> {
     let mut levels: Vec<f64> = intervals
         .iter()
         .flat_map(|&l| [round_level((1.0 - l) / 2.0), round_level((1.0 + l) / 2.0)])
+        .chain(sizing.map(round_level))
         .collect();
     levels.sort_by(f64::total_cmp);
     levels.dedup();
@@ -413,6 +437,7 @@ mod tests {
             max_history: 1000,
             intervals: vec![0.8],
             target_per_pod: 10.0,
+            sizing_quantile: None,
             params: vec![],
         }
     }
@@ -488,7 +513,12 @@ mod tests {
 
     #[test]
     fn quantile_levels_are_exact_and_unique() {
-        assert_eq!(quantile_levels(&[0.8, 0.9]), vec![0.05, 0.1, 0.9, 0.95]);
+        assert_eq!(
+            quantile_levels(&[0.8, 0.9], None),
+            vec![0.05, 0.1, 0.9, 0.95]
+        );
+        assert_eq!(quantile_levels(&[0.8], Some(0.9)), vec![0.1, 0.9]);
+        assert_eq!(quantile_levels(&[0.8], Some(0.75)), vec![0.1, 0.75, 0.9]);
     }
 }
 

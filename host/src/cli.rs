@@ -155,10 +155,15 @@ pub struct BacktestArgs {
     #[command(flatten)]
     pub input: ModelInputArgs,
 
-    /// Load one pod serves [default: a tenth of the history's peak, so the
-    /// peak needs 10 pods].
+    /// Load one pod serves [default: a tenth of the history's 95th
+    /// percentile, so busy hours need about 10 pods].
     #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
     pub target_per_pod: Option<f64>,
+
+    /// Size pods on this forecast quantile (e.g. 0.9) instead of the point
+    /// forecast.
+    #[arg(long, env = "KEDASTRAL_QUANTILE_LEVEL", value_parser = parse_level)]
+    pub quantile_level: Option<f64>,
 
     /// Most rolling origins to evaluate.
     #[arg(long, env = "KEDASTRAL_ORIGINS", default_value_t = 200)]
@@ -207,6 +212,18 @@ fn parse_levels(s: &str) -> Result<Levels, String> {
     levels.sort_by(f64::total_cmp);
     levels.dedup();
     Ok(Levels(levels))
+}
+
+fn parse_level(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not strictly between 0 and 1"))
+    }
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -382,13 +399,17 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         Some(t) if t.is_finite() && t > 0.0 => t,
         Some(t) => bail!("--target-per-pod {t} must be a positive number"),
         None => {
-            let peak = series
+            let mut observed: Vec<f64> = series
                 .values
                 .iter()
                 .copied()
                 .filter(|v| !v.is_nan())
-                .fold(f64::MIN, f64::max);
-            if peak > 0.0 { peak / 10.0 } else { 1.0 }
+                .collect();
+            kedastral_model_sdk::stats::sort_finite(&mut observed);
+            match kedastral_model_sdk::stats::quantile_sorted(&observed, 0.95) {
+                Some(p95) if p95 > 0.0 => p95 / 10.0,
+                _ => 1.0,
+            }
         }
     };
     let stride = args
@@ -403,6 +424,7 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         max_history: args.input.max_history,
         intervals: args.intervals.0.clone(),
         target_per_pod,
+        sizing_quantile: args.quantile_level,
         params: args.input.params.clone(),
     };
     let mut instance = model.instance();
@@ -487,9 +509,12 @@ fn write_backtest_text(
     }
     writeln!(out)?;
     let c = &r.capacity;
+    let sized_on = c
+        .sizing_quantile
+        .map_or("point forecast".to_owned(), |q| format!("p{}", q * 100.0));
     writeln!(
         out,
-        "capacity ({} steps, {} per pod)   under-provisioned   over-provisioned pod-steps   pod-steps   unserved load   scaling changes",
+        "capacity ({} steps, {} per pod, sized on the {sized_on})   under-provisioned   over-provisioned pod-steps   pod-steps   unserved load   scaling changes",
         c.steps, c.target_per_pod
     )?;
     for (name, o) in [
