@@ -511,11 +511,18 @@ fn write_backtest_text(
     let c = &r.capacity;
     let sized_on = c
         .sizing_quantile
-        .map_or("point forecast".to_owned(), |q| format!("p{}", q * 100.0));
+        .map_or("the point forecast".to_owned(), |q| {
+            format!("p{}", q * 100.0)
+        });
     writeln!(
         out,
-        "capacity ({} steps, {} per pod, sized on the {sized_on})   under-provisioned   over-provisioned pod-steps   pod-steps   unserved load   scaling changes",
+        "capacity: {} steps, {} per pod, pods sized on {sized_on}",
         c.steps, c.target_per_pod
+    )?;
+    writeln!(
+        out,
+        "  {:<24}{:>18}{:>18}{:>12}{:>16}{:>17}",
+        "", "under-provisioned", "over pod-steps", "pod-steps", "unserved load", "scaling changes"
     )?;
     for (name, o) in [
         ("predictive", &c.predictive),
@@ -523,7 +530,7 @@ fn write_backtest_text(
     ] {
         writeln!(
             out,
-            "  {name:<33} {:>6.1}%   {:>26.0}   {:>9.0}   {:>12.2}%   {:>15}",
+            "  {name:<24}{:>17.1}%{:>18.0}{:>12.0}{:>15.2}%{:>17}",
             o.under_provisioned_share * 100.0,
             o.over_provisioned_pod_steps,
             o.pod_steps,
