@@ -48,8 +48,12 @@ fn each_misbehaviour_gets_its_own_error_and_nothing_else_breaks() {
     let mut good = good.instance();
     let nice = ForecastRequest::new(daily_series(1, 300, 9), 5);
 
-    let cases: [(&str, ErrorCheck); 8] = [
+    let cases: [(&str, ErrorCheck); 9] = [
         ("spin", |e| matches!(e, ModelCallError::Timeout { .. })),
+        (
+            "recurse",
+            |e| matches!(e, ModelCallError::Trap { message, .. } if message.contains("stack")),
+        ),
         (
             "grow",
             |e| matches!(e, ModelCallError::OutOfMemory { limit_bytes, .. } if *limit_bytes == 32 << 20),

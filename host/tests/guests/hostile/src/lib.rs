@@ -19,7 +19,7 @@ impl Model for Hostile {
         .param(
             "behaviour",
             "ok",
-            "ok, spin, grow, panic, nan, short, unordered, sleep, escape, error",
+            "ok, spin, grow, recurse, panic, nan, short, unordered, sleep, escape, error",
         )
     }
 
@@ -42,6 +42,7 @@ impl Model for Hostile {
                     black_box(&hoard);
                 }
             }
+            "recurse" => forecast.values[0] = recurse(black_box(1)) as f64,
             "panic" => panic!("hostile model panics on purpose"),
             "nan" => forecast.values[0] = f64::NAN,
             "short" => {
@@ -67,6 +68,12 @@ impl Model for Hostile {
         }
         Ok(forecast)
     }
+}
+
+/// Recursion without end: exhausts the guest's stack.
+#[allow(unconditional_recursion, reason = "the point of the fixture")]
+fn recurse(depth: u64) -> u64 {
+    black_box(recurse(black_box(depth + 1))) + 1
 }
 
 /// Tries to reach outside the sandbox; each value is 1.0 when an attempt
