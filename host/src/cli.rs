@@ -588,7 +588,12 @@ fn inspect(model: &str, format: ReportFormat, runtime: &RuntimeArgs) -> anyhow::
             writeln!(out, "name:        {}", info.name)?;
             writeln!(out, "version:     {}", info.version)?;
             writeln!(out, "description: {}", info.description)?;
-            writeln!(out, "min history: {} points", info.min_history)?;
+            let plural = if info.min_history == 1 { "" } else { "s" };
+            writeln!(
+                out,
+                "min history: {} observed point{plural}",
+                info.min_history
+            )?;
             writeln!(out, "world:       {}", crate::model::runtime::WORLD)?;
             if info.params.is_empty() {
                 writeln!(out, "parameters:  none")?;
