@@ -58,6 +58,7 @@ pub enum BacktestError {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Accuracy {
     pub mae: f64,
     pub rmse: f64,
@@ -68,6 +69,7 @@ pub struct Accuracy {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Coverage {
     /// Central interval level, e.g. 0.8 for the 10 %..90 % band.
     pub level: f64,
@@ -76,6 +78,7 @@ pub struct Coverage {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct CapacityOutcome {
     /// Share of steps with fewer pods than the actual load needed.
     pub under_provisioned_share: f64,
@@ -90,6 +93,7 @@ pub struct CapacityOutcome {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct CapacityReport {
     pub target_per_pod: f64,
     /// The forecast quantile pods were sized on; `None`: the point forecast.
@@ -100,6 +104,7 @@ pub struct CapacityReport {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct BacktestReport {
     pub horizon: u32,
     pub step_seconds: u32,
@@ -109,6 +114,8 @@ pub struct BacktestReport {
     pub first_failure: Option<String>,
     pub stride: usize,
     pub season_steps: usize,
+    /// The model's accuracy (`model` names the model in reports).
+    #[serde(rename = "accuracy")]
     pub model: Accuracy,
     pub seasonal_naive: Accuracy,
     pub coverage: Vec<Coverage>,

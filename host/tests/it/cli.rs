@@ -126,22 +126,21 @@ fn backtest_reports_accuracy_coverage_and_capacity() {
         "json",
     ]);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["model"]["name"], "baseline");
     assert_eq!(json["origins"], 40);
-    assert_eq!(json["failed_origins"], 0);
-    assert_eq!(json["season_steps"], 1440);
-    assert_eq!(json["model"]["points"], 40 * 30);
+    assert_eq!(json["failedOrigins"], 0);
+    assert_eq!(json["seasonSteps"], 1440);
+    assert_eq!(json["accuracy"]["points"], 40 * 30);
     for key in ["mae", "rmse", "mase"] {
-        assert!(json["model"][key].as_f64().unwrap() > 0.0, "{key}");
-        assert!(json["seasonal_naive"][key].as_f64().unwrap() > 0.0, "{key}");
+        assert!(json["accuracy"][key].as_f64().unwrap() > 0.0, "{key}");
+        assert!(json["seasonalNaive"][key].as_f64().unwrap() > 0.0, "{key}");
     }
     assert_eq!(json["coverage"].as_array().unwrap().len(), 2);
     let capacity = &json["capacity"];
-    assert_eq!(capacity["target_per_pod"], 2.0);
+    assert_eq!(capacity["targetPerPod"], 2.0);
     assert_eq!(capacity["steps"], 40 * 5);
     for policy in ["predictive", "reactive"] {
-        let share = capacity[policy]["under_provisioned_share"]
-            .as_f64()
-            .unwrap();
+        let share = capacity[policy]["underProvisionedShare"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&share));
     }
 
