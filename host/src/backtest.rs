@@ -122,11 +122,10 @@ pub struct BacktestReport {
     pub capacity: CapacityReport,
 }
 
-/// Pods needed for `load`. A load a rounding error past a multiple of the
-/// target (3.0000000000000004 pods) needs the lower count.
+/// Pods needed for `load`: at least one, and a load a rounding error past a
+/// multiple of the target (3.0000000000000004 pods) needs the lower count.
 pub fn pods_for(load: f64, target_per_pod: f64) -> f64 {
-    let exact = load / target_per_pod;
-    (exact - 1e-9 * exact.abs().max(1.0)).ceil().max(1.0)
+    crate::capacity::replicas_for_load(load, target_per_pod).max(1.0)
 }
 
 /// Runs the evaluation. `forecast` is the model: a component instance or a
