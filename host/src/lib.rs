@@ -2,11 +2,13 @@
 //!
 //! Data flows one way: a history ([`history`]) goes into a forecast model
 //! ([`model`], WebAssembly components run by wasmtime), forecasts become
-//! replicas ([`capacity`]), and both are judged against what happened
-//! ([`backtest`]).
+//! replicas ([`capacity`]), and both are judged against what happened:
+//! offline on a history ([`backtest`]) and live as actuals arrive
+//! ([`live_error`]).
 
 pub mod backtest;
 pub mod capacity;
 pub mod cli;
 pub mod history;
+pub mod live_error;
 pub mod model;
