@@ -1,6 +1,7 @@
 //! Kedastral: a predictive autoscaler for Kubernetes.
 //!
-//! Data flows one way: a history ([`history`]) goes into a forecast model
+//! Data flows one way: a history (read from CSV by [`history`], or from
+//! Prometheus, see [`collect`]) goes into a forecast model
 //! ([`model`], WebAssembly components run by wasmtime), forecasts become
 //! replicas ([`capacity`]), and both are judged against what happened:
 //! offline on a history ([`backtest`]) and live as actuals arrive
@@ -9,6 +10,7 @@
 pub mod backtest;
 pub mod capacity;
 pub mod cli;
+pub mod collect;
 pub mod history;
 pub mod live_error;
 pub mod model;

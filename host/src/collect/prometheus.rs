@@ -1,0 +1,198 @@
+//! The Prometheus HTTP API's `query_range`, without the HTTP: which requests
+//! to make, and how to read what comes back.
+//!
+//! Prometheus refuses a range query that would return more than 11 000
+//! points per series, so a long window is split into consecutive ranges.
+//! Each range covers `[start, end]` inclusive on the step grid, and the next
+//! one starts a step later, so no point is fetched twice.
+//!
+//! An answer is a `matrix` of series, each with `[unix_seconds, "value"]`
+//! pairs. Values are strings and may be `NaN` or `±Inf`; those are dropped.
+//! When the query returns several series (a missing `sum`), they are added
+//! per timestamp, or refused, as configured.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Prometheus's own limit on points per series in one `query_range` answer.
+pub const MAX_POINTS_PER_QUERY: u64 = 11_000;
+
+/// One `query_range` request: `start` and `end` in Unix seconds, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryRange {
+    pub start: i64,
+    pub end: i64,
+    pub step_seconds: u32,
+}
+
+/// Splits `[start, end]` into ranges of at most `max_points` points each.
+/// `start` and `end` should lie on the step grid; an empty list when
+/// `end < start`.
+pub fn split_range(start: i64, end: i64, step_seconds: u32, max_points: u64) -> Vec<QueryRange> {
+    let step = i64::from(step_seconds.max(1));
+    let span = i64::try_from(max_points.max(1)).unwrap_or(i64::MAX / step) * step;
+    let mut ranges = Vec::new();
+    let mut from = start;
+    while from <= end {
+        let to = (from + span - step).min(end);
+        ranges.push(QueryRange {
+            start: from,
+            end: to,
+            step_seconds,
+        });
+        from = to + step;
+    }
+    ranges
+}
+
+/// What to do when a query returns more than one series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MultipleSeries {
+    /// Add them per timestamp (what `sum(...)` would have done).
+    #[default]
+    Sum,
+    /// Refuse the answer: the query should aggregate.
+    Refuse,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AnswerError {
+    #[error("Prometheus answered an error ({error_type}): {message}")]
+    Prometheus { error_type: String, message: String },
+    #[error("Prometheus's answer is not a query_range result: {0}")]
+    Malformed(String),
+    #[error("expected a matrix result, got `{0}`")]
+    NotAMatrix(String),
+    #[error("the query returned {0} series; aggregate it (for example with sum) or allow summing")]
+    SeveralSeries(usize),
+}
+
+/// Finite samples of an answer, one value per timestamp (Unix seconds,
+/// ascending), several series added per timestamp.
+pub fn parse_answer(body: &[u8], multiple: MultipleSeries) -> Result<Vec<(i64, f64)>, AnswerError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Envelope {
+        status: String,
+        data: Option<Data>,
+        error_type: Option<String>,
+        error: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        result_type: String,
+        result: Vec<Series>,
+    }
+    #[derive(Deserialize)]
+    struct Series {
+        values: Vec<(f64, String)>,
+    }
+
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| AnswerError::Malformed(e.to_string()))?;
+    if envelope.status != "success" {
+        return Err(AnswerError::Prometheus {
+            error_type: envelope.error_type.unwrap_or_else(|| "unknown".into()),
+            message: envelope.error.unwrap_or_default(),
+        });
+    }
+    let data = envelope
+        .data
+        .ok_or_else(|| AnswerError::Malformed("no `data` in a success answer".into()))?;
+    if data.result_type != "matrix" {
+        return Err(AnswerError::NotAMatrix(data.result_type));
+    }
+    if data.result.len() > 1 && multiple == MultipleSeries::Refuse {
+        return Err(AnswerError::SeveralSeries(data.result.len()));
+    }
+    let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
+    for series in data.result {
+        for (time, raw) in series.values {
+            let value: f64 = raw.parse().map_err(|_| {
+                AnswerError::Malformed(format!("sample value `{raw}` is not a number"))
+            })?;
+            if !value.is_finite() || !time.is_finite() {
+                continue;
+            }
+            // Prometheus timestamps on a range query are whole seconds on
+            // the step grid; rounding absorbs the float's last digits.
+            *sums.entry(time.round() as i64).or_insert(0.0) += value;
+        }
+    }
+    Ok(sums.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_week_of_minutes_takes_one_request_and_a_month_four() {
+        let week = split_range(0, 7 * 86_400 - 60, 60, MAX_POINTS_PER_QUERY);
+        assert_eq!(week.len(), 1);
+        let month = split_range(0, 30 * 86_400 - 60, 60, MAX_POINTS_PER_QUERY);
+        assert_eq!(month.len(), 4);
+        // Contiguous, no overlap, none over the limit, the whole span covered.
+        assert_eq!(month[0].start, 0);
+        assert_eq!(month.last().unwrap().end, 30 * 86_400 - 60);
+        for pair in month.windows(2) {
+            assert_eq!(pair[1].start, pair[0].end + 60);
+        }
+        for r in &month {
+            assert!((r.end - r.start) / 60 + 1 <= MAX_POINTS_PER_QUERY as i64);
+        }
+        assert!(split_range(100, 99, 60, 10).is_empty());
+        assert_eq!(
+            split_range(0, 0, 60, 10),
+            vec![QueryRange {
+                start: 0,
+                end: 0,
+                step_seconds: 60
+            }]
+        );
+    }
+
+    #[test]
+    fn several_series_are_summed_and_bad_samples_dropped() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"pod":"a"},"values":[[1700000000,"1.5"],[1700000060,"NaN"],[1700000120,"2"]]},
+            {"metric":{"pod":"b"},"values":[[1700000000,"0.5"],[1700000060,"+Inf"],[1700000120,"1"]]}
+        ]}}"#;
+        let samples = parse_answer(body, MultipleSeries::Sum).unwrap();
+        assert_eq!(samples, vec![(1_700_000_000, 2.0), (1_700_000_120, 3.0)]);
+        assert_eq!(
+            parse_answer(body, MultipleSeries::Refuse),
+            Err(AnswerError::SeveralSeries(2))
+        );
+    }
+
+    #[test]
+    fn errors_and_garbage_are_told_apart() {
+        let err = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 4"}"#;
+        assert_eq!(
+            parse_answer(err, MultipleSeries::Sum),
+            Err(AnswerError::Prometheus {
+                error_type: "bad_data".into(),
+                message: "parse error at char 4".into()
+            })
+        );
+        assert!(matches!(
+            parse_answer(b"<html>502 Bad Gateway</html>", MultipleSeries::Sum),
+            Err(AnswerError::Malformed(_))
+        ));
+        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert_eq!(
+            parse_answer(vector, MultipleSeries::Sum),
+            Err(AnswerError::NotAMatrix("vector".into()))
+        );
+        let empty = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert_eq!(parse_answer(empty, MultipleSeries::Sum), Ok(vec![]));
+        let bad_value = br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1,"lots"]]}]}}"#;
+        assert!(matches!(
+            parse_answer(bad_value, MultipleSeries::Sum),
+            Err(AnswerError::Malformed(m)) if m.contains("lots")
+        ));
+    }
+}
