@@ -141,7 +141,8 @@ mod tests {
             assert_eq!(pair[1].start, pair[0].end + 60);
         }
         for r in &month {
-            assert!((r.end - r.start) / 60 + 1 <= MAX_POINTS_PER_QUERY as i64);
+            let points = (r.end - r.start) / 60 + 1;
+            assert!(points <= MAX_POINTS_PER_QUERY as i64, "{r:?}");
         }
         assert!(split_range(100, 99, 60, 10).is_empty());
         assert_eq!(
