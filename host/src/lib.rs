@@ -11,6 +11,7 @@ pub mod backtest;
 pub mod capacity;
 pub mod cli;
 pub mod collect;
+pub mod config;
 pub mod history;
 pub mod live_error;
 pub mod model;

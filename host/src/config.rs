@@ -1,0 +1,373 @@
+//! Workload configuration: what to collect, how to forecast it and how to
+//! size it, for one workload or many (a TOML file with `[[workload]]`
+//! tables).
+//!
+//! Everything is checked at load: a value that does not parse or makes no
+//! sense (step 0, a step longer than the horizon, min above max, an unknown
+//! key) is an error naming the workload and the setting, so the service
+//! refuses to start rather than run on a guess.
+//!
+//! Durations take a unit: `30s`, `5m`, `1h`, `7d`, `1w` (and combinations
+//! such as `1h30m`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::capacity::{CapacityPolicy, PolicyError};
+
+/// One workload as written in the file; `None` takes the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkloadFile {
+    pub name: String,
+    pub metric: Option<String>,
+    pub prom_query: String,
+    pub step: Option<String>,
+    pub window: Option<String>,
+    pub horizon: Option<String>,
+    pub interval: Option<String>,
+    pub model: Option<String>,
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    pub target_per_pod: f64,
+    pub headroom: Option<f64>,
+    pub quantile_level: Option<f64>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub up_max_factor: Option<f64>,
+    pub down_max_percent: Option<f64>,
+    pub prewarm_window: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    workload: Vec<WorkloadFile>,
+}
+
+/// A checked workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadConfig {
+    pub name: String,
+    /// The metric's name in reports (defaults to the workload's name).
+    pub metric: String,
+    pub prom_query: String,
+    pub step: Duration,
+    /// History kept and handed to the model.
+    pub window: Duration,
+    pub horizon: Duration,
+    /// How often to collect and forecast.
+    pub interval: Duration,
+    pub model: String,
+    pub params: Vec<(String, String)>,
+    pub policy: CapacityPolicy,
+}
+
+impl WorkloadConfig {
+    pub fn step_seconds(&self) -> u32 {
+        u32::try_from(self.step.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// Forecast steps: the horizon in whole steps, rounded up.
+    pub fn horizon_steps(&self) -> u32 {
+        let step = self.step.as_secs().max(1);
+        u32::try_from(self.horizon.as_secs().div_ceil(step)).unwrap_or(u32::MAX)
+    }
+
+    /// History points kept.
+    pub fn window_points(&self) -> usize {
+        (self.window.as_secs() / self.step.as_secs().max(1)) as usize
+    }
+}
+
+/// Defaults for what a workload leaves out.
+pub mod defaults {
+    pub const STEP: &str = "1m";
+    pub const WINDOW: &str = "7d";
+    pub const HORIZON: &str = "30m";
+    pub const INTERVAL: &str = "1m";
+    pub const MODEL: &str = "baseline";
+    pub const HEADROOM: f64 = 1.2;
+    pub const MIN: u32 = 1;
+    pub const MAX: u32 = 0;
+    pub const UP_MAX_FACTOR: f64 = 2.0;
+    pub const DOWN_MAX_PERCENT: f64 = 50.0;
+    pub const PREWARM_WINDOW: &str = "0s";
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("config file: {0}")]
+    Parse(String),
+    #[error("config file has no workloads (add a [[workload]] table)")]
+    NoWorkloads,
+    #[error("workload `{0}` is defined twice")]
+    Duplicate(String),
+    #[error("workload `{workload}`: {setting}: {message}")]
+    Invalid {
+        workload: String,
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// Parses and checks a TOML config file's text.
+pub fn parse_file(text: &str) -> Result<Vec<WorkloadConfig>, ConfigError> {
+    let file: File = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    if file.workload.is_empty() {
+        return Err(ConfigError::NoWorkloads);
+    }
+    let mut out: Vec<WorkloadConfig> = Vec::with_capacity(file.workload.len());
+    for w in file.workload {
+        let checked = check(w)?;
+        if out.iter().any(|o| o.name == checked.name) {
+            return Err(ConfigError::Duplicate(checked.name));
+        }
+        out.push(checked);
+    }
+    Ok(out)
+}
+
+/// Checks one workload and fills in the defaults.
+pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
+    let invalid = |setting: &'static str, message: String| ConfigError::Invalid {
+        workload: w.name.clone(),
+        setting,
+        message,
+    };
+    if w.name.trim().is_empty() {
+        return Err(invalid("name", "must not be empty".into()));
+    }
+    if !w
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        return Err(invalid(
+            "name",
+            "use letters, digits and - _ . / only (it becomes a metric label and a key)".into(),
+        ));
+    }
+    if w.prom_query.trim().is_empty() {
+        return Err(invalid("prom-query", "must not be empty".into()));
+    }
+    let duration = |setting: &'static str, value: &Option<String>, default: &str, zero_ok: bool| {
+        let raw = value.as_deref().unwrap_or(default);
+        let d = humantime::parse_duration(raw.trim())
+            .map_err(|e| invalid(setting, format!("`{raw}`: {e}")))?;
+        if !zero_ok && d.is_zero() {
+            return Err(invalid(setting, "must be more than zero".into()));
+        }
+        if d.subsec_nanos() != 0 {
+            return Err(invalid(
+                setting,
+                format!("`{raw}` is not a whole number of seconds"),
+            ));
+        }
+        Ok(d)
+    };
+    let step = duration("step", &w.step, defaults::STEP, false)?;
+    let window = duration("window", &w.window, defaults::WINDOW, false)?;
+    let horizon = duration("horizon", &w.horizon, defaults::HORIZON, false)?;
+    let interval = duration("interval", &w.interval, defaults::INTERVAL, false)?;
+    let prewarm = duration(
+        "prewarm-window",
+        &w.prewarm_window,
+        defaults::PREWARM_WINDOW,
+        true,
+    )?;
+    if step > horizon {
+        return Err(invalid(
+            "step",
+            format!(
+                "{} is longer than the horizon ({})",
+                show(step),
+                show(horizon)
+            ),
+        ));
+    }
+    if window < step * 2 {
+        return Err(invalid(
+            "window",
+            format!(
+                "{} holds fewer than two steps of {}",
+                show(window),
+                show(step)
+            ),
+        ));
+    }
+    if step.as_secs() > u64::from(u32::MAX) {
+        return Err(invalid("step", "is too long".into()));
+    }
+    let policy = CapacityPolicy {
+        target_per_pod: w.target_per_pod,
+        headroom: w.headroom.unwrap_or(defaults::HEADROOM),
+        quantile_level: w.quantile_level,
+        min_replicas: w.min.unwrap_or(defaults::MIN),
+        max_replicas: w.max.unwrap_or(defaults::MAX),
+        up_max_factor: w.up_max_factor.unwrap_or(defaults::UP_MAX_FACTOR),
+        down_max_percent: w.down_max_percent.unwrap_or(defaults::DOWN_MAX_PERCENT),
+        prewarm_steps: (prewarm.as_secs() / step.as_secs()) as usize,
+    };
+    policy.validate().map_err(|e| {
+        let setting = match e {
+            PolicyError::TargetPerPod(_) => "target-per-pod",
+            PolicyError::Headroom(_) => "headroom",
+            PolicyError::QuantileLevel(_) => "quantile-level",
+            PolicyError::MinAboveMax { .. } => "min",
+            PolicyError::UpMaxFactor(_) => "up-max-factor",
+            PolicyError::DownMaxPercent(_) => "down-max-percent",
+        };
+        invalid(setting, e.to_string())
+    })?;
+    Ok(WorkloadConfig {
+        metric: w.metric.clone().unwrap_or_else(|| w.name.clone()),
+        prom_query: w.prom_query.clone(),
+        step,
+        window,
+        horizon,
+        interval,
+        model: w.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
+        params: w.params.clone().into_iter().collect(),
+        policy,
+        name: w.name,
+    })
+}
+
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = r#"
+        [[workload]]
+        name = "checkout"
+        prom-query = 'sum(rate(http_requests_total{app="checkout"}[1m]))'
+        target-per-pod = 50
+
+        [[workload]]
+        name = "search"
+        metric = "rps"
+        prom-query = "sum(rate(search_requests_total[5m]))"
+        step = "5m"
+        window = "2w"
+        horizon = "1h"
+        interval = "30s"
+        model = "arima"
+        params = { order = "auto", ic = "bic" }
+        target-per-pod = 200.5
+        quantile-level = 0.9
+        min = 2
+        max = 40
+        up-max-factor = 3
+        down-max-percent = 20
+        prewarm-window = "15m"
+    "#;
+
+    #[test]
+    fn defaults_fill_what_a_workload_leaves_out() {
+        let w = parse_file(TWO).unwrap();
+        assert_eq!(w.len(), 2);
+        let checkout = &w[0];
+        assert_eq!(checkout.metric, "checkout");
+        assert_eq!(checkout.step, Duration::from_secs(60));
+        assert_eq!(checkout.window_points(), 10_080);
+        assert_eq!(checkout.horizon_steps(), 30);
+        assert_eq!(checkout.model, "baseline");
+        assert_eq!(checkout.policy.headroom, 1.2);
+        assert_eq!(checkout.policy.max_replicas, 0);
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let search = &parse_file(TWO).unwrap()[1];
+        assert_eq!(search.metric, "rps");
+        assert_eq!(search.step_seconds(), 300);
+        assert_eq!(search.window_points(), 4_032);
+        assert_eq!(search.horizon_steps(), 12);
+        assert_eq!(search.interval, Duration::from_secs(30));
+        assert_eq!(
+            search.params,
+            vec![("ic".into(), "bic".into()), ("order".into(), "auto".into())]
+        );
+        assert_eq!(
+            search.policy,
+            CapacityPolicy {
+                target_per_pod: 200.5,
+                headroom: 1.2,
+                quantile_level: Some(0.9),
+                min_replicas: 2,
+                max_replicas: 40,
+                up_max_factor: 3.0,
+                down_max_percent: 20.0,
+                prewarm_steps: 3,
+            }
+        );
+    }
+
+    fn one(extra: &str) -> Result<Vec<WorkloadConfig>, ConfigError> {
+        parse_file(&format!(
+            "[[workload]]\nname = \"w\"\nprom-query = \"up\"\ntarget-per-pod = 10\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn nonsense_is_refused_naming_the_setting() {
+        let cases = [
+            ("step = \"0s\"", "step"),
+            ("step = \"1h\"\nhorizon = \"30m\"", "step"),
+            ("step = \"soon\"", "step"),
+            ("step = \"1500ms\"", "step"),
+            ("window = \"1m\"", "window"),
+            ("min = 5\nmax = 3", "min"),
+            ("headroom = 0.5", "headroom"),
+            ("quantile-level = 1.5", "quantile-level"),
+            ("down-max-percent = 150", "down-max-percent"),
+        ];
+        for (extra, setting) in cases {
+            match one(extra) {
+                Err(ConfigError::Invalid {
+                    workload,
+                    setting: s,
+                    ..
+                }) => {
+                    assert_eq!((workload.as_str(), s), ("w", setting), "{extra}");
+                }
+                other => panic!("{extra}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_duplicates_and_empty_files_are_refused() {
+        let err = one("target-per-pods = 3").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Parse(m) if m.contains("target-per-pods")),
+            "{err}"
+        );
+        let twice = format!(
+            "{TWO}\n[[workload]]\nname = \"search\"\nprom-query = \"up\"\ntarget-per-pod = 1\n"
+        );
+        assert_eq!(
+            parse_file(&twice),
+            Err(ConfigError::Duplicate("search".into()))
+        );
+        assert_eq!(parse_file("workload = []"), Err(ConfigError::NoWorkloads));
+        assert!(matches!(parse_file(""), Err(ConfigError::Parse(_))));
+        let err = one("").map(|_| ()).and_then(|_| {
+            parse_file("[[workload]]\nname = \"a b\"\nprom-query = \"up\"\ntarget-per-pod = 1\n")
+                .map(|_| ())
+        });
+        assert!(matches!(
+            err,
+            Err(ConfigError::Invalid {
+                setting: "name",
+                ..
+            })
+        ));
+    }
+}
