@@ -358,10 +358,8 @@ mod tests {
         );
         assert_eq!(parse_file("workload = []"), Err(ConfigError::NoWorkloads));
         assert!(matches!(parse_file(""), Err(ConfigError::Parse(_))));
-        let err = one("").map(|_| ()).and_then(|_| {
-            parse_file("[[workload]]\nname = \"a b\"\nprom-query = \"up\"\ntarget-per-pod = 1\n")
-                .map(|_| ())
-        });
+        let err =
+            parse_file("[[workload]]\nname = \"a b\"\nprom-query = \"up\"\ntarget-per-pod = 1\n");
         assert!(matches!(
             err,
             Err(ConfigError::Invalid {
