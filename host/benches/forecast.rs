@@ -25,13 +25,7 @@ fn trace() -> Series {
 /// The last `points` of the trace; models run with their defaults (ARIMA's
 /// default order is `auto`).
 fn request(trace: &Series, points: usize) -> ForecastRequest {
-    let skip = trace.len() - points;
-    let history = Series::new(
-        trace.time_of(skip),
-        trace.step_seconds,
-        trace.values[skip..].to_vec(),
-    );
-    ForecastRequest::new(history, HORIZON).with_quantiles(vec![0.1, 0.5, 0.9])
+    ForecastRequest::new(trace.tail(points), HORIZON).with_quantiles(vec![0.1, 0.5, 0.9])
 }
 
 fn native(model: &str) -> fn(&ForecastRequest) -> Result<Forecast, ModelError> {

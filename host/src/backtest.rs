@@ -179,11 +179,7 @@ pub fn run(
     for &origin in &origins {
         let from = origin.saturating_sub(config.max_history);
         let request = ForecastRequest {
-            history: Series::new(
-                series.time_of(from),
-                series.step_seconds,
-                y[from..origin].to_vec(),
-            ),
+            history: series.slice(from, origin),
             horizon: config.horizon,
             quantiles: levels.clone(),
             params: config.params.clone(),

@@ -68,6 +68,20 @@ pub enum PolicyError {
     DownMaxPercent(f64),
 }
 
+impl PolicyError {
+    /// The setting at fault, as the config file and the flags name it.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Self::TargetPerPod(_) => "target-per-pod",
+            Self::Headroom(_) => "headroom",
+            Self::QuantileLevel(_) => "quantile-level",
+            Self::MinAboveMax { .. } => "min",
+            Self::UpMaxFactor(_) => "up-max-factor",
+            Self::DownMaxPercent(_) => "down-max-percent",
+        }
+    }
+}
+
 #[derive(Debug, Error, PartialEq)]
 pub enum PlanError {
     #[error("the forecast has no {0} band to plan on")]

@@ -201,13 +201,7 @@ pub struct Levels(pub Vec<f64>);
 fn parse_levels(s: &str) -> Result<Levels, String> {
     let mut levels = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let v: f64 = part
-            .parse()
-            .map_err(|_| format!("`{part}` is not a number"))?;
-        if !(v > 0.0 && v < 1.0) {
-            return Err(format!("{v} is not strictly between 0 and 1"));
-        }
-        levels.push(v);
+        levels.push(parse_level(part)?);
     }
     levels.sort_by(f64::total_cmp);
     levels.dedup();
@@ -320,13 +314,7 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let series = load_history(&args.input)?;
     let runtime = args.input.runtime.runtime()?;
     let model = load_model(&runtime, &args.input.model)?;
-    let keep = series.len().min(args.input.max_history.max(1));
-    let skipped = series.len() - keep;
-    let history = Series::new(
-        series.time_of(skipped),
-        series.step_seconds,
-        series.values[skipped..].to_vec(),
-    );
+    let history = series.tail(args.input.max_history.max(1));
     let request = ForecastRequest {
         horizon: args.input.horizon,
         quantiles: args.quantiles.0.clone(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::capacity::{CapacityPolicy, PolicyError};
+use crate::capacity::CapacityPolicy;
 
 /// One workload as written in the file; `None` takes the default.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -210,17 +210,9 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         down_max_percent: w.down_max_percent.unwrap_or(defaults::DOWN_MAX_PERCENT),
         prewarm_steps: (prewarm.as_secs() / step.as_secs()) as usize,
     };
-    policy.validate().map_err(|e| {
-        let setting = match e {
-            PolicyError::TargetPerPod(_) => "target-per-pod",
-            PolicyError::Headroom(_) => "headroom",
-            PolicyError::QuantileLevel(_) => "quantile-level",
-            PolicyError::MinAboveMax { .. } => "min",
-            PolicyError::UpMaxFactor(_) => "up-max-factor",
-            PolicyError::DownMaxPercent(_) => "down-max-percent",
-        };
-        invalid(setting, e.to_string())
-    })?;
+    policy
+        .validate()
+        .map_err(|e| invalid(e.setting(), e.to_string()))?;
     Ok(WorkloadConfig {
         metric: w.metric.clone().unwrap_or_else(|| w.name.clone()),
         prom_query: w.prom_query.clone(),

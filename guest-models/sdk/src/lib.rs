@@ -73,6 +73,20 @@ impl Series {
         self.start_unix_seconds + i as i64 * i64::from(self.step_seconds)
     }
 
+    /// Points `from..to` as a series of their own, with its start time.
+    pub fn slice(&self, from: usize, to: usize) -> Series {
+        Series::new(
+            self.time_of(from),
+            self.step_seconds,
+            self.values[from..to].to_vec(),
+        )
+    }
+
+    /// The last `n` points (all of them when there are fewer).
+    pub fn tail(&self, n: usize) -> Series {
+        self.slice(self.len().saturating_sub(n), self.len())
+    }
+
     /// Number of points that are not missing.
     pub fn observed_count(&self) -> usize {
         self.values.iter().filter(|v| !v.is_nan()).count()

@@ -90,10 +90,5 @@ pub fn nasa_tail(points: usize) -> Series {
     let series =
         kedastral::history::load_csv(&workspace().join("examples/data/nasa_http_1m.csv"), None)
             .expect("bundled trace");
-    let skip = series.len() - points;
-    Series::new(
-        series.time_of(skip),
-        series.step_seconds,
-        series.values[skip..].to_vec(),
-    )
+    series.tail(points)
 }
