@@ -38,6 +38,8 @@ pub struct WorkloadFile {
     pub up_max_factor: Option<f64>,
     pub down_max_percent: Option<f64>,
     pub prewarm_window: Option<String>,
+    pub stale_after: Option<String>,
+    pub lead_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +64,11 @@ pub struct WorkloadConfig {
     pub model: String,
     pub params: Vec<(String, String)>,
     pub policy: CapacityPolicy,
+    /// A forecast whose origin is older than this is stale: not served for
+    /// scaling, and `/readyz` fails.
+    pub stale_after: Duration,
+    /// How far ahead live forecast error is measured.
+    pub lead_time: Duration,
 }
 
 impl WorkloadConfig {
@@ -79,6 +86,11 @@ impl WorkloadConfig {
     pub fn window_points(&self) -> usize {
         (self.window.as_secs() / self.step.as_secs().max(1)) as usize
     }
+
+    /// The lead time in whole steps, at least 1.
+    pub fn lead_steps(&self) -> usize {
+        (self.lead_time.as_secs() / self.step.as_secs().max(1)).max(1) as usize
+    }
 }
 
 /// Defaults for what a workload leaves out.
@@ -94,6 +106,11 @@ pub mod defaults {
     pub const UP_MAX_FACTOR: f64 = 2.0;
     pub const DOWN_MAX_PERCENT: f64 = 50.0;
     pub const PREWARM_WINDOW: &str = "0s";
+    /// Stale after this many intervals (or steps, if longer) without a new
+    /// forecast origin.
+    pub const STALE_AFTER_INTERVALS: u32 = 3;
+    /// Live error is measured this far ahead, or over the horizon if shorter.
+    pub const LEAD_TIME: &str = "5m";
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -139,11 +156,7 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
     if w.name.trim().is_empty() {
         return Err(invalid("name", "must not be empty".into()));
     }
-    if !w
-        .name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-    {
+    if !valid_workload_name(&w.name) {
         return Err(invalid(
             "name",
             "use letters, digits and - _ . / only (it becomes a metric label and a key)".into(),
@@ -197,6 +210,32 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
             ),
         ));
     }
+    let stale_default = show(interval.max(step) * defaults::STALE_AFTER_INTERVALS);
+    let stale_after = duration("stale-after", &w.stale_after, &stale_default, false)?;
+    let lead_time = match &w.lead_time {
+        Some(_) => duration("lead-time", &w.lead_time, defaults::LEAD_TIME, false)?,
+        None => duration("lead-time", &None, defaults::LEAD_TIME, false)?.min(horizon),
+    };
+    if lead_time > horizon {
+        return Err(invalid(
+            "lead-time",
+            format!(
+                "{} is beyond the horizon ({})",
+                show(lead_time),
+                show(horizon)
+            ),
+        ));
+    }
+    if lead_time < step {
+        return Err(invalid(
+            "lead-time",
+            format!(
+                "{} is shorter than a step ({})",
+                show(lead_time),
+                show(step)
+            ),
+        ));
+    }
     if step.as_secs() > u64::from(u32::MAX) {
         return Err(invalid("step", "is too long".into()));
     }
@@ -223,8 +262,20 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         model: w.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
         params: w.params.clone().into_iter().collect(),
         policy,
+        stale_after,
+        lead_time,
         name: w.name,
     })
+}
+
+/// Letters, digits and `- _ . /`, at most 253 characters: a name that is
+/// safe as a metric label, a Redis key part and a query parameter.
+pub fn valid_workload_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 fn show(d: Duration) -> String {
@@ -272,6 +323,8 @@ mod tests {
         assert_eq!(checkout.model, "baseline");
         assert_eq!(checkout.policy.headroom, 1.2);
         assert_eq!(checkout.policy.max_replicas, 0);
+        assert_eq!(checkout.stale_after, Duration::from_secs(180));
+        assert_eq!(checkout.lead_steps(), 5);
     }
 
     #[test]
@@ -319,6 +372,9 @@ mod tests {
             ("headroom = 0.5", "headroom"),
             ("quantile-level = 1.5", "quantile-level"),
             ("down-max-percent = 150", "down-max-percent"),
+            ("lead-time = \"2h\"", "lead-time"),
+            ("lead-time = \"30s\"", "lead-time"),
+            ("stale-after = \"0s\"", "stale-after"),
         ];
         for (extra, setting) in cases {
             match one(extra) {

@@ -6,12 +6,20 @@
 //! replicas ([`capacity`]), and both are judged against what happened:
 //! offline on a history ([`backtest`]) and live as actuals arrive
 //! ([`live_error`]).
+//!
+//! The service: [`forecaster`] runs that flow for every workload of a
+//! [`config`] each interval, keeps snapshots in memory or Redis ([`store`]),
+//! and serves them over HTTP ([`api`]) with metrics ([`telemetry`]).
 
+pub mod api;
 pub mod backtest;
 pub mod capacity;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod forecaster;
 pub mod history;
 pub mod live_error;
 pub mod model;
+pub mod store;
+pub mod telemetry;

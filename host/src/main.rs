@@ -1,19 +1,26 @@
 //! The `kedastral` binary: parses flags, sets up logging, runs a command.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
-use kedastral::cli::{self, Cli};
+use kedastral::cli::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|e| {
-        eprintln!("error: --log-level `{}`: {e}", cli.log_level);
+    let level = cli.log_filter();
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|e| {
+        eprintln!("error: --log-level `{level}`: {e}");
         std::process::exit(2);
     });
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

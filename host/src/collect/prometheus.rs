@@ -1,5 +1,6 @@
-//! The Prometheus HTTP API's `query_range`, without the HTTP: which requests
-//! to make, and how to read what comes back.
+//! The Prometheus HTTP API's `query_range`: which requests to make, how to
+//! read what comes back, and a [`PrometheusClient`] that does both over HTTP
+//! with auth, TLS options, timeouts and retries.
 //!
 //! Prometheus refuses a range query that would return more than 11 000
 //! points per series, so a long window is split into consecutive ranges.
@@ -12,8 +13,12 @@
 //! per timestamp, or refused, as configured.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use serde::Deserialize;
+use url::Url;
 
 /// Prometheus's own limit on points per series in one `query_range` answer.
 pub const MAX_POINTS_PER_QUERY: u64 = 11_000;
@@ -122,6 +127,239 @@ pub fn parse_answer(body: &[u8], multiple: MultipleSeries) -> Result<Vec<(i64, f
         }
     }
     Ok(sums.into_iter().collect())
+}
+
+/// How to reach Prometheus.
+#[derive(Debug, Clone)]
+pub struct PrometheusConfig {
+    /// Base URL; a path prefix (`http://host/prometheus/`) is kept.
+    pub url: Url,
+    pub bearer_token: Option<String>,
+    /// User and password for HTTP basic auth.
+    pub basic_auth: Option<(String, String)>,
+    /// PEM file of extra CA certificates to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (testing only).
+    pub insecure_skip_verify: bool,
+    /// Per request, connection included.
+    pub timeout: Duration,
+    /// Further attempts after a failure that may pass (network, timeout,
+    /// 5xx, 429), with exponential backoff.
+    pub retries: usize,
+    pub multiple_series: MultipleSeries,
+}
+
+impl PrometheusConfig {
+    pub fn new(url: Url) -> Self {
+        Self {
+            url,
+            bearer_token: None,
+            basic_auth: None,
+            ca_file: None,
+            insecure_skip_verify: false,
+            timeout: Duration::from_secs(10),
+            retries: 2,
+            multiple_series: MultipleSeries::Sum,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("cannot reach Prometheus at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("Prometheus at {url} did not answer within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+    #[error("Prometheus answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
+    #[error("Prometheus client setup: {0}")]
+    Setup(String),
+}
+
+impl CollectError {
+    /// A bounded label for `kedastral_errors_total{reason}`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "unreachable",
+            Self::Timeout { .. } => "timeout",
+            Self::Status { .. } => "http_status",
+            Self::Answer(AnswerError::Prometheus { .. }) => "query_error",
+            Self::Answer(AnswerError::SeveralSeries(_)) => "several_series",
+            Self::Answer(_) => "malformed_answer",
+            Self::Setup(_) => "setup",
+        }
+    }
+
+    /// Worth another attempt: the network, a timeout, an overloaded or
+    /// restarting server. A bad query or a garbled answer is not.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Timeout { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            Self::Answer(_) | Self::Setup(_) => false,
+        }
+    }
+}
+
+/// Longest error body kept in a message: enough to read Prometheus's reason,
+/// not a whole HTML error page.
+const ERROR_BODY_CHARS: usize = 300;
+
+/// Runs `query_range` against one Prometheus.
+#[derive(Debug, Clone)]
+pub struct PrometheusClient {
+    http: reqwest::Client,
+    endpoint: Url,
+    config: PrometheusConfig,
+}
+
+impl PrometheusClient {
+    pub fn new(config: PrometheusConfig) -> Result<Self, CollectError> {
+        let mut base = config.url.clone();
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(CollectError::Setup(format!(
+                "URL `{}` is not http or https",
+                config.url
+            )));
+        }
+        // `join` replaces the last path segment unless the path ends in a
+        // slash: add it so a prefix such as `/prometheus` is kept.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let endpoint = base
+            .join("api/v1/query_range")
+            .map_err(|e| CollectError::Setup(e.to_string()))?;
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!("kedastral/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| CollectError::Setup(format!("CA file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| CollectError::Setup(format!("CA file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(CollectError::Setup(format!(
+                    "CA file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if config.insecure_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| CollectError::Setup(e.to_string()))?;
+        Ok(Self {
+            http,
+            endpoint,
+            config,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// Samples of `query` on the grid `start, start + step, ..., end`
+    /// (inclusive), fetched in as many requests as the points-per-series
+    /// limit needs.
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step_seconds: u32,
+    ) -> Result<Vec<(i64, f64)>, CollectError> {
+        let mut samples = Vec::new();
+        for range in split_range(start, end, step_seconds, MAX_POINTS_PER_QUERY) {
+            let part = (|| self.fetch(query, range))
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(200))
+                        .with_max_delay(Duration::from_secs(5))
+                        .with_max_times(self.config.retries)
+                        .with_jitter(),
+                )
+                .when(CollectError::is_retryable)
+                .notify(|e, wait| {
+                    tracing::debug!(error = %e, ?wait, "Prometheus request failed; retrying");
+                })
+                .await?;
+            samples.extend(part);
+        }
+        Ok(samples)
+    }
+
+    async fn fetch(&self, query: &str, range: QueryRange) -> Result<Vec<(i64, f64)>, CollectError> {
+        let url = || self.endpoint.to_string();
+        let mut request = self.http.get(self.endpoint.clone()).query(&[
+            ("query", query.to_owned()),
+            ("start", range.start.to_string()),
+            ("end", range.end.to_string()),
+            ("step", format!("{}s", range.step_seconds)),
+        ]);
+        if let Some(token) = &self.config.bearer_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((user, password)) = &self.config.basic_auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                CollectError::Timeout {
+                    url: url(),
+                    timeout: self.config.timeout,
+                }
+            } else {
+                CollectError::Unreachable {
+                    url: url(),
+                    message: error_chain(&e),
+                }
+            }
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport)?;
+        // Prometheus answers a bad query with 400 and 422 and a JSON body
+        // saying why; that body is the better message.
+        if !status.is_success() {
+            let parsed = parse_answer(&body, self.config.multiple_series);
+            if let Err(e @ AnswerError::Prometheus { .. }) = parsed {
+                return Err(e.into());
+            }
+            let text: String = String::from_utf8_lossy(&body)
+                .chars()
+                .take(ERROR_BODY_CHARS)
+                .collect();
+            return Err(CollectError::Status {
+                status: status.as_u16(),
+                body: text,
+            });
+        }
+        Ok(parse_answer(&body, self.config.multiple_series)?)
+    }
+}
+
+/// `reqwest`'s own message is often only "error sending request"; the
+/// sources say what happened (connection refused, certificate unknown).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! The `kedastral` command line: flags (every one with an environment
-//! variable) and the commands that run on them.
+//! variable) and the commands that run on them. The services' commands live
+//! in their own modules: [`forecaster`].
+
+pub mod forecaster;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,21 +27,48 @@ use crate::model::{
     about = "Predictive autoscaling for Kubernetes: forecasts from sandboxed WebAssembly models"
 )]
 pub struct Cli {
-    /// Log level or filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
+    /// Log level or filter (`error`, `warn`, `info`, `debug`, or a tracing
+    /// filter) [default: `info` for services, `warn` for other commands].
+    #[arg(long, env = "KEDASTRAL_LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+
+    /// Log lines as text or as JSON objects (one per line).
     #[arg(
         long,
-        env = "KEDASTRAL_LOG_LEVEL",
-        default_value = "warn",
+        env = "KEDASTRAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
         global = true
     )]
-    pub log_level: String,
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Cli {
+    /// The log filter: the flag, else `info` for services and `warn` for
+    /// one-shot commands.
+    pub fn log_filter(&self) -> &str {
+        match (&self.log_level, &self.command) {
+            (Some(level), _) => level,
+            (None, Command::Forecaster(_)) => "info",
+            (None, _) => "warn",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the forecasting service: collect from Prometheus, forecast, plan
+    /// replicas, serve them over HTTP.
+    Forecaster(Box<forecaster::ForecasterArgs>),
     /// Forecast a history read from CSV and print the forecast.
     Forecast(ForecastArgs),
     /// Evaluate a model on a history by rolling origins: accuracy against
@@ -208,7 +238,7 @@ fn parse_levels(s: &str) -> Result<Levels, String> {
     Ok(Levels(levels))
 }
 
-fn parse_level(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_level(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()
         .parse()
@@ -220,7 +250,7 @@ fn parse_level(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_param(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
@@ -251,6 +281,7 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Forecaster(args) => forecaster::run(*args),
         Command::Forecast(args) => forecast(args),
         Command::Backtest(args) => run_backtest(args),
         Command::Model(ModelCommand::Inspect {

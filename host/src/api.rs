@@ -1,0 +1,232 @@
+//! The forecaster's HTTP API.
+//!
+//! - `GET /forecast/current?workload=W`: the workload's latest forecast and
+//!   plan, with `stale`, the latest failure and the live forecast error;
+//! - `GET /workloads`: every workload, in brief;
+//! - `GET /healthz`: the process is up;
+//! - `GET /readyz`: every workload has a fresh forecast (503 and the ones
+//!   that do not, otherwise);
+//! - `GET /metrics`: Prometheus text format.
+//!
+//! Errors are JSON `{"error": "..."}`: 400 for a missing or malformed
+//! workload, 404 for an unknown one, 503 for one without a forecast yet.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::valid_workload_name;
+use crate::forecaster::{Failure, Shared, WorkloadView};
+use crate::store::{ModelRef, Snapshot};
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/forecast/current", get(current))
+        .route("/workloads", get(workloads))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// Serves until `shutdown` is cancelled, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveError {
+    lead_seconds: u64,
+    comparisons: usize,
+    mean_absolute_error: Option<f64>,
+    mean_absolute_percentage_error: Option<f64>,
+    under_forecast_share: Option<f64>,
+}
+
+impl LiveError {
+    fn of(view: &WorkloadView) -> Self {
+        let s = view.live_error;
+        Self {
+            lead_seconds: view.config.lead_time.as_secs(),
+            comparisons: s.comparisons,
+            mean_absolute_error: s.mean_absolute_error,
+            mean_absolute_percentage_error: s.mean_absolute_percentage_error,
+            under_forecast_share: s.under_forecast_share,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CurrentForecast<'a> {
+    #[serde(flatten)]
+    snapshot: &'a Snapshot,
+    stale: bool,
+    age_seconds: f64,
+    stale_after_seconds: u64,
+    computed_here: bool,
+    last_error: Option<&'a Failure>,
+    live_error: LiveError,
+}
+
+async fn current(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let mut names = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "workload")
+        .map(|(_, v)| v.into_owned());
+    let Some(name) = names.next() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing query parameter `workload` (GET /forecast/current?workload=NAME)",
+        );
+    };
+    if names.next().is_some() {
+        return error(StatusCode::BAD_REQUEST, "give `workload` once");
+    }
+    if !valid_workload_name(&name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}` is not a workload name (letters, digits and - _ . / only)"),
+        );
+    }
+    let Some(view) = shared.board.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no workload `{name}`"));
+    };
+    let Some(snapshot) = &view.snapshot else {
+        let reason = view.last_error.as_ref().map_or_else(
+            || "the first tick has not finished".to_owned(),
+            |f| f.message.clone(),
+        );
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("workload `{name}` has no forecast yet: {reason}"),
+        );
+    };
+    let now = Utc::now();
+    axum::Json(CurrentForecast {
+        snapshot,
+        stale: !view.is_fresh(now),
+        age_seconds: snapshot.age_seconds(now),
+        stale_after_seconds: view.config.stale_after.as_secs(),
+        computed_here: view.computing,
+        last_error: view.last_error.as_ref(),
+        live_error: LiveError::of(&view),
+    })
+    .into_response()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkloadBrief<'a> {
+    workload: &'a str,
+    metric: &'a str,
+    model: &'a ModelRef,
+    step_seconds: u32,
+    generated_at: Option<DateTime<Utc>>,
+    stale: bool,
+    next_desired_replicas: Option<u32>,
+    computed_here: bool,
+    last_error: Option<&'a Failure>,
+    live_error: LiveError,
+}
+
+async fn workloads(State(shared): State<Arc<Shared>>) -> Response {
+    let now = Utc::now();
+    let views = shared.board.all();
+    let briefs: Vec<WorkloadBrief> = views
+        .iter()
+        .map(|v| WorkloadBrief {
+            workload: &v.config.name,
+            metric: &v.config.metric,
+            model: &v.model,
+            step_seconds: v.config.step_seconds(),
+            generated_at: v.snapshot.as_ref().map(|s| s.generated_at),
+            stale: !v.is_fresh(now),
+            next_desired_replicas: v
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.desired_replicas.first().copied()),
+            computed_here: v.computing,
+            last_error: v.last_error.as_ref(),
+            live_error: LiveError::of(v),
+        })
+        .collect();
+    axum::Json(json!({ "workloads": briefs })).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let now = Utc::now();
+    let not_ready: Vec<_> = shared
+        .board
+        .all()
+        .into_iter()
+        .filter(|v| !v.is_fresh(now))
+        .map(|v| {
+            let reason = match (&v.snapshot, &v.last_error) {
+                (None, None) => "no forecast yet".to_owned(),
+                (None, Some(f)) => format!("no forecast yet: {}", f.message),
+                (Some(s), _) => format!(
+                    "forecast is stale: {:.0} s old, limit {} s",
+                    s.age_seconds(now),
+                    v.config.stale_after.as_secs()
+                ),
+            };
+            json!({ "workload": v.config.name, "reason": reason })
+        })
+        .collect();
+    if not_ready.is_empty() {
+        axum::Json(json!({ "ready": true })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "ready": false, "notReady": not_ready })),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    shared
+        .board
+        .refresh_clock_metrics(&shared.metrics, Utc::now());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        shared.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; try /forecast/current?workload=NAME, /workloads, /healthz, /readyz or /metrics",
+    )
+}

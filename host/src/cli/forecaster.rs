@@ -1,0 +1,464 @@
+//! `kedastral forecaster`: the forecasting service, its flags and start-up.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{RuntimeArgs, parse_duration, parse_level, parse_param};
+use crate::collect::prometheus::MultipleSeries;
+use crate::collect::{PrometheusClient, PrometheusConfig, Source};
+use crate::config::{self, WorkloadConfig, WorkloadFile};
+use crate::forecaster::{Forecaster, ForecasterParts};
+use crate::store::redis::{RedisConfig, RedisStore};
+
+#[derive(Debug, Args)]
+pub struct ForecasterArgs {
+    /// TOML file of workloads (`[[workload]]` tables, see the README), for
+    /// many workloads in one process; instead of the workload flags.
+    #[arg(long, env = "KEDASTRAL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// HTTP address for the API, health and metrics (`:8081` is every
+    /// interface).
+    #[arg(long, env = "KEDASTRAL_LISTEN", default_value = ":8081")]
+    pub listen: String,
+
+    /// Model calls that may run at once [default: the number of cores].
+    #[arg(long, env = "KEDASTRAL_MODEL_SLOTS")]
+    pub model_slots: Option<usize>,
+
+    /// Longest wait, after SIGTERM or SIGINT, for ticks in flight and HTTP
+    /// requests to finish.
+    #[arg(long, env = "KEDASTRAL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// One workload from flags. Defaults are the config file's.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// Workload name (letters, digits, - _ . /); required without --config.
+    #[arg(long, env = "KEDASTRAL_WORKLOAD")]
+    pub workload: Option<String>,
+    /// Metric name shown in the API [default: the workload name].
+    #[arg(long, env = "KEDASTRAL_METRIC")]
+    pub metric: Option<String>,
+    /// PromQL giving the workload's load as one series, e.g.
+    /// `sum(rate(http_requests_total{app="checkout"}[1m]))`; required without --config.
+    #[arg(long, env = "KEDASTRAL_PROM_QUERY")]
+    pub prom_query: Option<String>,
+    /// Step of the history and the forecast [default: 1m].
+    #[arg(long, env = "KEDASTRAL_STEP")]
+    pub step: Option<String>,
+    /// History kept and given to the model [default: 7d].
+    #[arg(long, env = "KEDASTRAL_WINDOW")]
+    pub window: Option<String>,
+    /// How far ahead to forecast [default: 30m].
+    #[arg(long, env = "KEDASTRAL_HORIZON")]
+    pub horizon: Option<String>,
+    /// How often to collect and forecast [default: 1m].
+    #[arg(long, env = "KEDASTRAL_INTERVAL")]
+    pub interval: Option<String>,
+    /// Built-in model (`baseline`, `arima`) or path to a .wasm component
+    /// [default: baseline].
+    #[arg(long, env = "KEDASTRAL_MODEL")]
+    pub model: Option<String>,
+    /// Model parameter `key=value`; repeat for several.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Load one replica serves (e.g. requests per second per pod); required
+    /// without --config.
+    #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
+    pub target_per_pod: Option<f64>,
+    /// Multiplier on the point forecast, >= 1 [default: 1.2].
+    #[arg(long, env = "KEDASTRAL_HEADROOM")]
+    pub headroom: Option<f64>,
+    /// Size on this forecast quantile (e.g. 0.9) instead of point x headroom.
+    #[arg(long, env = "KEDASTRAL_QUANTILE_LEVEL", value_parser = parse_level)]
+    pub quantile_level: Option<f64>,
+    /// Fewest replicas [default: 1].
+    #[arg(long, env = "KEDASTRAL_MIN")]
+    pub min: Option<u32>,
+    /// Most replicas, 0 for no bound [default: 0].
+    #[arg(long, env = "KEDASTRAL_MAX")]
+    pub max: Option<u32>,
+    /// Largest growth from one step to the next, as a factor [default: 2].
+    #[arg(long, env = "KEDASTRAL_UP_MAX_FACTOR")]
+    pub up_max_factor: Option<f64>,
+    /// Largest shrink from one step to the next, in percent [default: 50].
+    #[arg(long, env = "KEDASTRAL_DOWN_MAX_PERCENT")]
+    pub down_max_percent: Option<f64>,
+    /// Plan each step for the largest load this far ahead [default: 0s].
+    #[arg(long, env = "KEDASTRAL_PREWARM_WINDOW")]
+    pub prewarm_window: Option<String>,
+    /// A forecast whose origin is older than this is stale [default: 3
+    /// intervals, or 3 steps if longer].
+    #[arg(long, env = "KEDASTRAL_STALE_AFTER")]
+    pub stale_after: Option<String>,
+    /// How far ahead live forecast error is measured [default: 5m, or the
+    /// horizon if shorter].
+    #[arg(long, env = "KEDASTRAL_LEAD_TIME")]
+    pub lead_time: Option<String>,
+}
+
+impl WorkloadArgs {
+    /// Flags that were given, by name, to refuse mixing them with --config.
+    fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--workload", self.workload.is_some()),
+            ("--metric", self.metric.is_some()),
+            ("--prom-query", self.prom_query.is_some()),
+            ("--step", self.step.is_some()),
+            ("--window", self.window.is_some()),
+            ("--horizon", self.horizon.is_some()),
+            ("--interval", self.interval.is_some()),
+            ("--model", self.model.is_some()),
+            ("--param", !self.params.is_empty()),
+            ("--target-per-pod", self.target_per_pod.is_some()),
+            ("--headroom", self.headroom.is_some()),
+            ("--quantile-level", self.quantile_level.is_some()),
+            ("--min", self.min.is_some()),
+            ("--max", self.max.is_some()),
+            ("--up-max-factor", self.up_max_factor.is_some()),
+            ("--down-max-percent", self.down_max_percent.is_some()),
+            ("--prewarm-window", self.prewarm_window.is_some()),
+            ("--stale-after", self.stale_after.is_some()),
+            ("--lead-time", self.lead_time.is_some()),
+        ];
+        flags
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    fn to_file(&self) -> anyhow::Result<WorkloadFile> {
+        let required = |value: Option<String>, flag: &str| {
+            value.with_context(|| format!("{flag} is required (or give workloads with --config)"))
+        };
+        Ok(WorkloadFile {
+            name: required(self.workload.clone(), "--workload")?,
+            prom_query: required(self.prom_query.clone(), "--prom-query")?,
+            target_per_pod: self
+                .target_per_pod
+                .context("--target-per-pod is required (or give workloads with --config)")?,
+            metric: self.metric.clone(),
+            step: self.step.clone(),
+            window: self.window.clone(),
+            horizon: self.horizon.clone(),
+            interval: self.interval.clone(),
+            model: self.model.clone(),
+            params: self.params.iter().cloned().collect(),
+            headroom: self.headroom,
+            quantile_level: self.quantile_level,
+            min: self.min,
+            max: self.max,
+            up_max_factor: self.up_max_factor,
+            down_max_percent: self.down_max_percent,
+            prewarm_window: self.prewarm_window.clone(),
+            stale_after: self.stale_after.clone(),
+            lead_time: self.lead_time.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PrometheusArgs {
+    /// Prometheus base URL; a path prefix is kept.
+    #[arg(
+        long,
+        env = "KEDASTRAL_PROM_URL",
+        default_value = "http://localhost:9090"
+    )]
+    pub prom_url: String,
+    /// Bearer token sent to Prometheus.
+    #[arg(long, env = "KEDASTRAL_PROM_BEARER_TOKEN", hide_env_values = true)]
+    pub prom_bearer_token: Option<String>,
+    /// File holding the bearer token (read at start-up), e.g. a mounted
+    /// service-account token.
+    #[arg(
+        long,
+        env = "KEDASTRAL_PROM_BEARER_TOKEN_FILE",
+        conflicts_with = "prom_bearer_token"
+    )]
+    pub prom_bearer_token_file: Option<PathBuf>,
+    /// User for HTTP basic auth.
+    #[arg(long, env = "KEDASTRAL_PROM_USER", requires = "prom_password")]
+    pub prom_user: Option<String>,
+    /// Password for HTTP basic auth.
+    #[arg(
+        long,
+        env = "KEDASTRAL_PROM_PASSWORD",
+        hide_env_values = true,
+        requires = "prom_user"
+    )]
+    pub prom_password: Option<String>,
+    /// PEM file of CA certificates to trust for an https Prometheus.
+    #[arg(long, env = "KEDASTRAL_PROM_CA_FILE")]
+    pub prom_ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate from Prometheus (testing only).
+    #[arg(long, env = "KEDASTRAL_PROM_INSECURE_SKIP_VERIFY")]
+    pub prom_insecure_skip_verify: bool,
+    /// Longest wait for one Prometheus request.
+    #[arg(long, env = "KEDASTRAL_PROM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub prom_timeout: Duration,
+    /// Further attempts, with backoff, after a network error, timeout or 5xx.
+    #[arg(long, env = "KEDASTRAL_PROM_RETRIES", default_value_t = 2)]
+    pub prom_retries: usize,
+    /// When a query returns several series: add them per timestamp, or refuse.
+    #[arg(
+        long,
+        env = "KEDASTRAL_PROM_MULTIPLE_SERIES",
+        value_enum,
+        default_value = "sum"
+    )]
+    pub prom_multiple_series: MultipleSeriesArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MultipleSeriesArg {
+    Sum,
+    Refuse,
+}
+
+impl PrometheusArgs {
+    fn config(&self) -> anyhow::Result<PrometheusConfig> {
+        let url = url::Url::parse(&self.prom_url)
+            .with_context(|| format!("--prom-url `{}`", self.prom_url))?;
+        let bearer_token = match &self.prom_bearer_token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--prom-bearer-token-file {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => self.prom_bearer_token.clone(),
+        };
+        Ok(PrometheusConfig {
+            url,
+            bearer_token,
+            basic_auth: self.prom_user.clone().zip(self.prom_password.clone()),
+            ca_file: self.prom_ca_file.clone(),
+            insecure_skip_verify: self.prom_insecure_skip_verify,
+            timeout: self.prom_timeout,
+            retries: self.prom_retries,
+            multiple_series: match self.prom_multiple_series {
+                MultipleSeriesArg::Sum => MultipleSeries::Sum,
+                MultipleSeriesArg::Refuse => MultipleSeries::Refuse,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// In this process only.
+    Memory,
+    /// Shared in Redis, for several replicas.
+    Redis,
+}
+
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Where snapshots are kept.
+    #[arg(long, env = "KEDASTRAL_STORAGE", value_enum, default_value = "memory")]
+    pub storage: StorageKind,
+    /// Redis `host:port`, or a `redis://` or `rediss://` (TLS) URL.
+    #[arg(long, env = "KEDASTRAL_REDIS_ADDR", default_value = "localhost:6379")]
+    pub redis_addr: String,
+    /// Redis ACL user [default: Redis's `default` user].
+    #[arg(long, env = "KEDASTRAL_REDIS_USER")]
+    pub redis_user: Option<String>,
+    /// Redis password.
+    #[arg(long, env = "KEDASTRAL_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+    /// Redis database number.
+    #[arg(long, env = "KEDASTRAL_REDIS_DB", default_value_t = 0)]
+    pub redis_db: i64,
+    /// How long a snapshot stays in Redis after its last write.
+    #[arg(long, env = "KEDASTRAL_REDIS_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub redis_ttl: Duration,
+    /// Longest wait for one Redis command.
+    #[arg(long, env = "KEDASTRAL_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+    /// This replica's name in Redis leases [default: host name and process id].
+    #[arg(long, env = "KEDASTRAL_REPLICA_ID")]
+    pub replica_id: Option<String>,
+}
+
+impl StorageArgs {
+    fn redis(&self) -> anyhow::Result<Option<RedisStore>> {
+        if self.storage == StorageKind::Memory {
+            return Ok(None);
+        }
+        let replica = self.replica_id.clone().unwrap_or_else(default_replica_id);
+        let store = RedisStore::new(
+            &RedisConfig {
+                addr: self.redis_addr.clone(),
+                username: self.redis_user.clone(),
+                password: self.redis_password.clone(),
+                db: self.redis_db,
+                ttl: self.redis_ttl,
+                timeout: self.redis_timeout,
+            },
+            replica,
+        )
+        .context("--redis-addr")?;
+        Ok(Some(store))
+    }
+}
+
+fn default_replica_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kedastral".into());
+    format!("{host}-{}", std::process::id())
+}
+
+impl ForecasterArgs {
+    /// The workloads, from the file or the flags, checked.
+    pub fn workloads(&self) -> anyhow::Result<Vec<WorkloadConfig>> {
+        match &self.config {
+            Some(path) => {
+                let given = self.workload.given();
+                if !given.is_empty() {
+                    bail!(
+                        "workloads come from --config {}; remove {} (or drop --config)",
+                        path.display(),
+                        given.join(", ")
+                    );
+                }
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--config {}", path.display()))?;
+                config::parse_file(&text).with_context(|| format!("--config {}", path.display()))
+            }
+            None => Ok(vec![config::check(self.workload.to_file()?)?]),
+        }
+    }
+}
+
+/// `:8081` means every interface, as in Go and Prometheus flags.
+pub fn listen_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen.to_owned(),
+    }
+}
+
+pub async fn bind(flag: &str, listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen_address(listen))
+        .await
+        .with_context(|| format!("{flag} `{listen}`: cannot listen"))
+}
+
+/// A token cancelled on SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutting down");
+        cancel.cancel();
+    });
+    Ok(token)
+}
+
+pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
+    let workloads = args.workloads()?;
+    let client = PrometheusClient::new(args.prometheus.config()?).context("--prom-url")?;
+    let source = Source::Prometheus(Box::new(client));
+    let redis = args.storage.redis()?;
+    let model_runtime = args.runtime.runtime()?;
+    let slots = args.model_slots.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    if slots == 0 {
+        bail!("--model-slots must be at least 1");
+    }
+    let count = workloads.len();
+    let description = source.describe();
+    let forecaster = Forecaster::new(
+        &model_runtime,
+        ForecasterParts {
+            workloads,
+            source,
+            redis,
+            model_slots: slots,
+        },
+    )?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    tokio.block_on(async move {
+        let listener = bind("--listen", &args.listen).await?;
+        let shutdown = shutdown_on_signals()?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            workloads = count,
+            source = %description,
+            storage = ?args.storage.storage,
+            "forecaster started"
+        );
+        let shared = forecaster.shared();
+        let api = tokio::spawn(crate::api::serve(listener, shared, shutdown.clone()));
+        let work = tokio::spawn(forecaster.run(shutdown.clone()));
+        serve_until_shutdown(api, work, shutdown, args.shutdown_timeout).await
+    })
+}
+
+/// Waits for shutdown (or for the HTTP server to fail), then for the tasks
+/// to end within `deadline`.
+pub async fn serve_until_shutdown(
+    mut api: tokio::task::JoinHandle<std::io::Result<()>>,
+    work: tokio::task::JoinHandle<()>,
+    shutdown: CancellationToken,
+    deadline: Duration,
+) -> anyhow::Result<()> {
+    let early = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        ended = &mut api => Some(ended),
+    };
+    shutdown.cancel();
+    if let Some(ended) = early {
+        ended
+            .context("the HTTP server task failed")?
+            .context("the HTTP server stopped")?;
+    }
+    let drained = tokio::time::timeout(deadline, async {
+        let _ = work.await;
+        if !api.is_finished() {
+            let _ = api.await;
+        }
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!("stopped"),
+        Err(_) => tracing::warn!(?deadline, "shutdown deadline passed; exiting anyway"),
+    }
+    Ok(())
+}

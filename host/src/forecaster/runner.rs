@@ -1,0 +1,457 @@
+//! One workload's loop: take or renew the lease, collect what is new,
+//! forecast, plan, publish.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::pool::ModelPool;
+use super::window::HistoryWindow;
+use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, lease_ttl};
+use crate::collect::Source;
+use crate::config::WorkloadConfig;
+use crate::live_error::LiveErrorTracker;
+use crate::model::ForecastRequest;
+use crate::store::redis::RedisStore;
+use crate::store::{Band, ModelRef, Snapshot};
+
+pub struct Runner {
+    config: Arc<WorkloadConfig>,
+    model: ModelRef,
+    pool: Arc<ModelPool>,
+    source: Source,
+    redis: Option<RedisStore>,
+    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    window: HistoryWindow,
+    tracker: LiveErrorTracker,
+    levels: Vec<f64>,
+    /// The latest snapshot this runner computed or followed.
+    snapshot: Option<Arc<Snapshot>>,
+    /// The latest computed snapshot has not reached Redis yet.
+    unsaved: bool,
+    holds_lease: bool,
+    /// Failures this tick; the last one is shown by the API.
+    failures: Vec<Failure>,
+    /// The previous tick failed: log recoveries, and repeats only at debug.
+    failing: bool,
+}
+
+impl Runner {
+    pub(super) fn new(
+        config: Arc<WorkloadConfig>,
+        model: ModelRef,
+        pool: Arc<ModelPool>,
+        source: Source,
+        redis: Option<RedisStore>,
+        slots: Arc<Semaphore>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let mut levels = DEFAULT_LEVELS.to_vec();
+        if let Some(level) = config.policy.quantile_level {
+            levels.push(level);
+        }
+        levels.sort_by(f64::total_cmp);
+        levels.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+        Self {
+            window: HistoryWindow::new(config.step_seconds(), config.window_points()),
+            tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
+            config,
+            model,
+            pool,
+            source,
+            redis,
+            slots,
+            shared,
+            levels,
+            snapshot: None,
+            unsaved: false,
+            holds_lease: false,
+            failures: Vec::new(),
+            failing: false,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn labels(&self) -> [&str; 2] {
+        [self.config.name.as_str(), self.model.name.as_str()]
+    }
+
+    /// Ticks every interval, the first at once, until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.config.interval);
+        // After a tick longer than the interval, wait a whole interval
+        // rather than catch up with a burst of ticks.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            // A tick is not cut short by shutdown: it ends within the
+            // collection timeout and the model deadline.
+            self.tick(Utc::now()).await;
+        }
+        if self.holds_lease
+            && let Some(redis) = &self.redis
+            && let Err(e) = redis.release_lease(&self.config.name).await
+        {
+            tracing::warn!(workload = %self.config.name, error = %e, "could not release the lease");
+        }
+    }
+
+    /// One round at `now`.
+    pub async fn tick(&mut self, now: DateTime<Utc>) {
+        self.failures.clear();
+        let computing = self.take_lease().await;
+        if computing {
+            self.compute(now).await;
+        } else {
+            self.follow().await;
+        }
+        self.save().await;
+        self.finish_tick(now, computing);
+    }
+
+    /// Whether this replica computes the workload this tick.
+    async fn take_lease(&mut self) -> bool {
+        let Some(redis) = self.redis.clone() else {
+            return true;
+        };
+        match redis
+            .acquire_lease(&self.config.name, lease_ttl(&self.config))
+            .await
+        {
+            Ok(held) => {
+                if held != self.holds_lease {
+                    tracing::info!(
+                        workload = %self.config.name,
+                        replica = redis.replica(),
+                        held,
+                        "lease {}",
+                        if held { "taken" } else { "held by another replica" }
+                    );
+                }
+                self.holds_lease = held;
+                held
+            }
+            Err(e) => {
+                // Without Redis there is no one to share with: compute and
+                // serve from memory until it is back.
+                self.fail("store", e.metric_label(), e.to_string());
+                self.holds_lease = false;
+                true
+            }
+        }
+    }
+
+    /// Serves what the lease holder wrote.
+    async fn follow(&mut self) {
+        let Some(redis) = &self.redis else { return };
+        match redis.get(&self.config.name).await {
+            Ok(Some(snapshot)) => {
+                let newer = self
+                    .snapshot
+                    .as_ref()
+                    .is_none_or(|s| s.computed_at != snapshot.computed_at);
+                if newer {
+                    self.publish(Arc::new(snapshot));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.fail("store", e.metric_label(), e.to_string()),
+        }
+    }
+
+    async fn compute(&mut self, now: DateTime<Utc>) {
+        let Some(new_data) = self.collect(now).await else {
+            return;
+        };
+        if self.window.is_empty() || !(new_data || self.snapshot.is_none()) {
+            return;
+        }
+        let Some(forecast) = self.forecast().await else {
+            return;
+        };
+        let started = Instant::now();
+        let bands: Vec<(f64, &[f64])> = forecast
+            .quantiles
+            .iter()
+            .map(|b| (b.level, b.values.as_slice()))
+            .collect();
+        let planned = self.config.policy.plan(&forecast.values, &bands, None);
+        self.shared
+            .metrics
+            .capacity_seconds
+            .with_label_values(&self.labels())
+            .observe(started.elapsed().as_secs_f64());
+        let desired = match planned {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail("capacity", "plan", e.to_string());
+                return;
+            }
+        };
+        let origin = self.window.last_time().expect("checked above");
+        let snapshot = Snapshot {
+            workload: self.config.name.clone(),
+            metric: self.config.metric.clone(),
+            model: self.model.clone(),
+            generated_at: DateTime::from_timestamp(origin, 0).unwrap_or(now),
+            computed_at: now,
+            step_seconds: self.config.step_seconds(),
+            horizon: self.config.horizon_steps(),
+            values: forecast.values,
+            quantiles: forecast
+                .quantiles
+                .into_iter()
+                .map(|b| Band {
+                    level: b.level,
+                    values: b.values,
+                })
+                .collect(),
+            desired_replicas: desired,
+            last_observed: self.window.last_observed(),
+        };
+        self.tracker
+            .record_forecast(origin, snapshot.step_seconds, &snapshot.values);
+        self.unsaved = self.redis.is_some();
+        self.publish(Arc::new(snapshot));
+    }
+
+    /// Fetches what is new: the whole window the first time (or after a gap
+    /// longer than the window), else the points after the newest one held.
+    /// `None` on failure, else whether new points arrived.
+    async fn collect(&mut self, now: DateTime<Utc>) -> Option<bool> {
+        let step = i64::from(self.config.step_seconds());
+        let end = now.timestamp().div_euclid(step) * step;
+        let span = (self.config.window_points() as i64 - 1) * step;
+        let start = match self.window.last_time() {
+            Some(last) if last >= end - span => last + step,
+            _ => end - span,
+        };
+        if start > end {
+            return Some(false);
+        }
+        let before = self.window.last_time();
+        let started = Instant::now();
+        let fetched = self
+            .source
+            .range(
+                &self.config.prom_query,
+                start,
+                end,
+                self.config.step_seconds(),
+            )
+            .await;
+        self.shared
+            .metrics
+            .collect_seconds
+            .with_label_values(&self.labels())
+            .observe(started.elapsed().as_secs_f64());
+        let samples = match fetched {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail("collect", e.metric_label(), e.to_string());
+                return None;
+            }
+        };
+        if samples.is_empty() && self.window.is_empty() {
+            self.fail(
+                "collect",
+                "no_data",
+                format!(
+                    "the query returned no samples from {} to {}",
+                    show_time(start),
+                    show_time(end)
+                ),
+            );
+            return None;
+        }
+        self.window.merge(&samples);
+        for &(time, value) in &samples {
+            self.tracker
+                .observe(time, value, self.config.step_seconds());
+        }
+        if let Some(&(_, value)) = samples.last() {
+            self.shared
+                .metrics
+                .observed_value
+                .with_label_values(&self.labels())
+                .set(value);
+        }
+        Some(self.window.last_time() != before)
+    }
+
+    async fn forecast(&mut self) -> Option<crate::model::Forecast> {
+        let request = ForecastRequest {
+            history: self.window.series(),
+            horizon: self.config.horizon_steps(),
+            quantiles: self.levels.clone(),
+            params: self.config.params.clone(),
+        };
+        let started = Instant::now();
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let pool = self.pool.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            pool.forecast(&request)
+        })
+        .await;
+        self.shared
+            .metrics
+            .predict_seconds
+            .with_label_values(&self.labels())
+            .observe(started.elapsed().as_secs_f64());
+        match answer {
+            Ok(Ok(forecast)) => Some(forecast),
+            Ok(Err(e)) => {
+                self.fail("model", e.metric_label(), e.to_string());
+                None
+            }
+            Err(e) => {
+                self.fail("model", "panic", e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Writes the computed snapshot to Redis, again on later ticks until it
+    /// gets through.
+    async fn save(&mut self) {
+        if !self.unsaved {
+            return;
+        }
+        let (Some(redis), Some(snapshot)) = (&self.redis, &self.snapshot) else {
+            return;
+        };
+        match redis.put(snapshot).await {
+            Ok(()) => {
+                if self.failing {
+                    tracing::info!(workload = %self.config.name, "snapshot written to Redis again");
+                }
+                self.unsaved = false;
+            }
+            Err(e) => self.fail("store", e.metric_label(), e.to_string()),
+        }
+    }
+
+    fn publish(&mut self, snapshot: Arc<Snapshot>) {
+        let labels = self.labels();
+        let metrics = &self.shared.metrics;
+        if let Some(&v) = snapshot.values.first() {
+            metrics.predicted_value.with_label_values(&labels).set(v);
+        }
+        for band in &snapshot.quantiles {
+            if let Some(&v) = band.values.first() {
+                metrics
+                    .predicted_quantile
+                    .with_label_values(&[labels[0], labels[1], &band.level.to_string()])
+                    .set(v);
+            }
+        }
+        if let Some(&r) = snapshot.desired_replicas.first() {
+            metrics
+                .desired_replicas
+                .with_label_values(&labels)
+                .set(f64::from(r));
+        }
+        let most = snapshot.desired_replicas.iter().copied().max().unwrap_or(0);
+        metrics
+            .desired_replicas_max
+            .with_label_values(&labels)
+            .set(f64::from(most));
+        if self.snapshot.is_none() {
+            tracing::info!(
+                workload = %self.config.name,
+                origin = %snapshot.generated_at,
+                replicas = ?snapshot.desired_replicas.first(),
+                "first forecast"
+            );
+        }
+        self.snapshot = Some(snapshot);
+    }
+
+    fn fail(&mut self, component: &'static str, reason: &'static str, message: String) {
+        self.shared
+            .metrics
+            .error(self.name(), &self.model.name, component, reason);
+        if self.failing {
+            tracing::debug!(workload = %self.config.name, component, reason, %message, "failed again");
+        } else {
+            tracing::warn!(workload = %self.config.name, component, reason, %message, "failed");
+        }
+        self.failures.push(Failure {
+            component,
+            reason,
+            message,
+            at: Utc::now(),
+        });
+    }
+
+    fn finish_tick(&mut self, now: DateTime<Utc>, computing: bool) {
+        let ok = self.failures.is_empty();
+        if ok && self.failing {
+            tracing::info!(workload = %self.config.name, "recovered");
+        }
+        self.failing = !ok;
+        let summary = self.tracker.summary();
+        let labels = self.labels();
+        let metrics = &self.shared.metrics;
+        metrics
+            .lease_held
+            .with_label_values(&labels)
+            .set(if computing { 1.0 } else { 0.0 });
+        metrics
+            .live_error_lead_seconds
+            .with_label_values(&labels)
+            .set(self.config.lead_time.as_secs_f64());
+        metrics
+            .live_error_comparisons
+            .with_label_values(&labels)
+            .set(summary.comparisons as f64);
+        let gauges = [
+            (&metrics.live_error_mae, summary.mean_absolute_error),
+            (
+                &metrics.live_error_mape,
+                summary.mean_absolute_percentage_error,
+            ),
+            (
+                &metrics.live_under_forecast_ratio,
+                summary.under_forecast_share,
+            ),
+        ];
+        for (gauge, value) in gauges {
+            if let Some(v) = value {
+                gauge.with_label_values(&labels).set(v);
+            }
+        }
+        let snapshot = self.snapshot.clone();
+        let last_error = self.failures.last().cloned();
+        self.shared.board.update(&self.config.name, |view| {
+            view.snapshot = snapshot;
+            view.last_error = last_error;
+            view.live_error = summary;
+            view.computing = computing;
+            if ok {
+                view.last_success = Some(now);
+            }
+        });
+    }
+}
+
+fn show_time(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+}

@@ -1,0 +1,185 @@
+//! The forecaster's Prometheus metrics.
+//!
+//! Labels stay bounded: `workload` and `model` come from the configuration,
+//! `component` and `reason` from the errors' `metric_label()`s. Gauges that
+//! depend on the clock (forecast age, staleness) are set when `/metrics` is
+//! scraped, so they are never older than the scrape.
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Buckets for collection, model and planning times: 100 µs to 10 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// The point forecast for the next step.
+    pub predicted_value: GaugeVec,
+    /// Each quantile band for the next step.
+    pub predicted_quantile: GaugeVec,
+    /// The latest value collected.
+    pub observed_value: GaugeVec,
+    /// Desired replicas for the next step.
+    pub desired_replicas: GaugeVec,
+    /// Desired replicas, highest over the whole horizon.
+    pub desired_replicas_max: GaugeVec,
+    pub forecast_age_seconds: GaugeVec,
+    pub forecast_stale: GaugeVec,
+    pub collect_seconds: HistogramVec,
+    pub predict_seconds: HistogramVec,
+    pub capacity_seconds: HistogramVec,
+    pub errors_total: IntCounterVec,
+    pub lease_held: GaugeVec,
+    pub live_error_mae: GaugeVec,
+    pub live_error_mape: GaugeVec,
+    pub live_under_forecast_ratio: GaugeVec,
+    pub live_error_comparisons: GaugeVec,
+    pub live_error_lead_seconds: GaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(SECONDS_BUCKETS.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let wm = &["workload", "model"];
+        let errors_total = IntCounterVec::new(
+            Opts::new(
+                "kedastral_errors_total",
+                "Failures by workload, model, component (collect, model, capacity, store) and reason.",
+            ),
+            &["workload", "model", "component", "reason"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(errors_total.clone()))
+            .expect("unique metric");
+        Self {
+            predicted_value: gauge(
+                "kedastral_predicted_value",
+                "Point forecast of the metric for the next step.",
+                wm,
+            ),
+            predicted_quantile: gauge(
+                "kedastral_predicted_quantile",
+                "Forecast quantile band of the metric for the next step.",
+                &["workload", "model", "level"],
+            ),
+            observed_value: gauge(
+                "kedastral_observed_value",
+                "Latest collected value of the metric.",
+                wm,
+            ),
+            desired_replicas: gauge(
+                "kedastral_desired_replicas",
+                "Replicas the capacity plan wants for the next step.",
+                wm,
+            ),
+            desired_replicas_max: gauge(
+                "kedastral_desired_replicas_max",
+                "Most replicas the capacity plan wants over the forecast horizon.",
+                wm,
+            ),
+            forecast_age_seconds: gauge(
+                "kedastral_forecast_age_seconds",
+                "Seconds since the origin of the latest forecast, at scrape time.",
+                wm,
+            ),
+            forecast_stale: gauge(
+                "kedastral_forecast_stale",
+                "1 when the latest forecast is older than its stale-after limit, or missing.",
+                wm,
+            ),
+            collect_seconds: histogram(
+                "kedastral_adapter_collect_seconds",
+                "Time to collect new history from the data source.",
+                wm,
+            ),
+            predict_seconds: histogram(
+                "kedastral_model_predict_seconds",
+                "Time of one model forecast call, waiting for a free model slot included.",
+                wm,
+            ),
+            capacity_seconds: histogram(
+                "kedastral_capacity_compute_seconds",
+                "Time to turn one forecast into desired replicas.",
+                wm,
+            ),
+            errors_total,
+            lease_held: gauge(
+                "kedastral_lease_held",
+                "1 when this replica computes the workload (holds its Redis lease, or runs alone).",
+                wm,
+            ),
+            live_error_mae: gauge(
+                "kedastral_live_error_mae",
+                "Mean absolute error of recent forecasts at the lead time, against what arrived.",
+                wm,
+            ),
+            live_error_mape: gauge(
+                "kedastral_live_error_mape_ratio",
+                "Mean absolute percentage error (as a ratio) of recent forecasts at the lead time.",
+                wm,
+            ),
+            live_under_forecast_ratio: gauge(
+                "kedastral_live_under_forecast_ratio",
+                "Share of recent forecasts at the lead time that were below what arrived.",
+                wm,
+            ),
+            live_error_comparisons: gauge(
+                "kedastral_live_error_comparisons",
+                "Forecasts in the live-error window.",
+                wm,
+            ),
+            live_error_lead_seconds: gauge(
+                "kedastral_live_error_lead_seconds",
+                "Lead time at which live error is measured.",
+                wm,
+            ),
+            registry,
+        }
+    }
+
+    /// Counts one failure.
+    pub fn error(&self, workload: &str, model: &str, component: &str, reason: &str) {
+        self.errors_total
+            .with_label_values(&[workload, model, component, reason])
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
