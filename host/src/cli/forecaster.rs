@@ -388,6 +388,12 @@ pub fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
 }
 
 pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // The Redis client's connection task is spawned as it is made.
+    let _runtime = tokio.enter();
     let workloads = args.workloads()?;
     let client = PrometheusClient::new(args.prometheus.config()?).context("--prom-url")?;
     let source = Source::Prometheus(Box::new(client));
@@ -410,10 +416,6 @@ pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
             model_slots: slots,
         },
     )?;
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     tokio.block_on(async move {
         let listener = bind("--listen", &args.listen).await?;
         let shutdown = shutdown_on_signals()?;

@@ -242,3 +242,94 @@ fn without_input_the_bundled_trace_is_used() {
     assert_eq!(json["start"], "1995-07-28T17:32:00Z");
     assert_eq!(json["values"].as_array().unwrap().len(), 3);
 }
+
+/// `kedastral forecaster` with `args` must refuse to start, saying `needle`.
+fn refuses(args: &[&str], needle: &str) {
+    let mut all = vec!["forecaster"];
+    all.extend_from_slice(args);
+    if !args.contains(&"--listen") {
+        all.extend(["--listen", "127.0.0.1:0"]);
+    }
+    let out = kedastral(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} started");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+}
+
+#[test]
+fn the_forecaster_refuses_nonsense_naming_it() {
+    let w = [
+        "--workload",
+        "w",
+        "--prom-query",
+        "up",
+        "--target-per-pod",
+        "10",
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut v: Vec<&str> = w.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    refuses(
+        &with(&["--step", "0s"]),
+        "`w`: step: must be more than zero",
+    );
+    refuses(
+        &with(&["--step", "1h", "--horizon", "30m"]),
+        "step: 1h is longer than the horizon",
+    );
+    refuses(&with(&["--step", "soon"]), "step: `soon`");
+    refuses(
+        &with(&["--min", "5", "--max", "3"]),
+        "min replicas (5) is above max replicas (3)",
+    );
+    refuses(&with(&["--headroom", "0.5"]), "headroom");
+    refuses(
+        &with(&["--param", "nope=1"]),
+        "param `nope`: model `baseline` has no such parameter",
+    );
+    refuses(&with(&["--model", "no-such-model"]), "no-such-model");
+    refuses(
+        &with(&["--prom-url", "not a url"]),
+        "--prom-url `not a url`",
+    );
+    refuses(
+        &with(&["--listen", "127.0.0.1:notaport"]),
+        "--listen `127.0.0.1:notaport`",
+    );
+    refuses(&with(&["--storage", "etcd"]), "etcd");
+    refuses(&with(&["--redis-ttl", "0s"]), "--redis-ttl");
+    refuses(
+        &["--prom-query", "up", "--target-per-pod", "1"],
+        "--workload is required",
+    );
+    refuses(
+        &["--workload", "w", "--target-per-pod", "1"],
+        "--prom-query is required",
+    );
+    refuses(
+        &["--workload", "w", "--prom-query", "up"],
+        "--target-per-pod is required",
+    );
+}
+
+#[test]
+fn the_forecaster_refuses_a_bad_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workloads.toml");
+    let file = path.to_str().unwrap();
+    std::fs::write(
+        &path,
+        "[[workload]]\nname = \"w\"\nprom-query = \"up\"\ntarget-per-pod = 10\nmax-replicas = 3\n",
+    )
+    .unwrap();
+    refuses(&["--config", file], "max-replicas");
+    std::fs::write(
+        &path,
+        "[[workload]]\nname = \"w\"\nprom-query = \"up\"\ntarget-per-pod = 10\n",
+    )
+    .unwrap();
+    refuses(&["--config", file, "--workload", "x"], "remove --workload");
+    refuses(&["--config", "/no/such/file.toml"], "/no/such/file.toml");
+}

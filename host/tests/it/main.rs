@@ -1,7 +1,10 @@
 //! Integration tests, in one binary: real `.wasm` components built from
-//! source, run through the real runtime and the real `kedastral` binary.
+//! source, run through the real runtime and the real `kedastral` binary,
+//! and the forecaster against real Prometheus and Redis servers.
 
 mod cli;
 mod contract;
+mod forecaster;
 mod hostile;
+mod services;
 mod support;

@@ -1,0 +1,428 @@
+//! `kedastral forecaster` against a real Prometheus and a real Redis.
+
+use std::time::Duration;
+
+use chrono::DateTime;
+use kedastral::capacity::CapacityPolicy;
+use kedastral::model::{ForecastRequest, ModelSource, Series};
+use serde_json::Value;
+
+use crate::services::{Forecaster, Prometheus, Redis, eventually, get, write_file};
+use crate::support;
+
+fn unix(v: &Value) -> i64 {
+    DateTime::parse_from_rfc3339(v.as_str().expect("a time string"))
+        .expect("RFC 3339")
+        .timestamp()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "{what}[{i}]: got {g}, want {w}"
+        );
+    }
+}
+
+/// Flags for the `nasa_requests` series, one-second steps, plus `extra`.
+fn nasa_flags<'a>(prometheus: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut flags = vec![
+        "--workload",
+        "nasa",
+        "--prom-url",
+        prometheus,
+        "--prom-query",
+        "nasa_requests",
+        "--step",
+        "1s",
+        "--horizon",
+        "30s",
+        "--target-per-pod",
+        "0.5",
+        "--lead-time",
+        "5s",
+        "--prom-retries",
+        "0",
+        "--prom-timeout",
+        "2s",
+    ];
+    flags.extend_from_slice(extra);
+    flags
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_start_forecasts_on_the_first_tick_from_the_right_points() {
+    let prometheus = Prometheus::with_trace(20_000).await;
+    let url = prometheus.url();
+    // A 4-hour window of 1-second steps is 14 400 points: more than one
+    // query_range may return. The interval is an hour, so only the first
+    // tick runs during the test.
+    let forecaster = Forecaster::start(&nasa_flags(
+        &url,
+        &["--window", "4h", "--interval", "1h", "--stale-after", "1h"],
+    ))
+    .await;
+    let body = forecaster.forecast("nasa").await;
+    let ticks = forecaster
+        .metric(r#"kedastral_adapter_collect_seconds_count{model="baseline",workload="nasa"}"#)
+        .await;
+    assert_eq!(ticks, Some(1.0), "{}", forecaster.log());
+
+    // The origin is the second the tick ran at, and the forecast is exactly
+    // what the model gives on the trace's points up to that second.
+    let origin = unix(&body["generatedAt"]);
+    let computed = unix(&body["computedAt"]);
+    assert!((0..=1).contains(&(computed - origin)), "{body}");
+    let points = 14_400;
+    let first = origin - (points - 1);
+    let history = Series::new(
+        first,
+        1,
+        (first..=origin).map(|t| prometheus.value_at(t)).collect(),
+    );
+    let model = support::runtime()
+        .load(&ModelSource::parse("baseline"))
+        .unwrap();
+    let request = ForecastRequest {
+        history,
+        horizon: 30,
+        quantiles: vec![0.1, 0.5, 0.9],
+        params: vec![],
+    };
+    let expected = model.instance().forecast(&request).unwrap();
+    assert_close(&floats(&body["values"]), &expected.values, "values");
+    let bands = body["quantiles"].as_array().unwrap();
+    assert_eq!(bands.len(), 3);
+    for (band, want) in bands.iter().zip(&expected.quantiles) {
+        assert_eq!(band["level"].as_f64(), Some(want.level));
+        assert_close(&floats(&band["values"]), &want.values, "band");
+    }
+    let policy = CapacityPolicy {
+        target_per_pod: 0.5,
+        ..CapacityPolicy::default()
+    };
+    let want_bands: Vec<(f64, &[f64])> = expected
+        .quantiles
+        .iter()
+        .map(|b| (b.level, b.values.as_slice()))
+        .collect();
+    let replicas = policy.plan(&expected.values, &want_bands, None).unwrap();
+    let got: Vec<u32> = serde_json::from_value(body["desiredReplicas"].clone()).unwrap();
+    assert_eq!(got, replicas);
+    assert_eq!(
+        body["lastObserved"].as_f64(),
+        Some(prometheus.value_at(origin))
+    );
+    assert_eq!(body["workload"], "nasa");
+    assert_eq!(body["metric"], "nasa");
+    assert_eq!(body["model"]["name"], "baseline");
+    assert_eq!(body["stepSeconds"], 1);
+    assert_eq!(body["horizon"], 30);
+    assert_eq!(body["stale"], false);
+    assert_eq!(body["lastError"], Value::Null);
+
+    let (status, ready) = get(&forecaster.url("/readyz")).await.unwrap();
+    assert_eq!((status, &ready["ready"]), (200, &Value::Bool(true)));
+    let (status, list) = get(&forecaster.url("/workloads")).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(list["workloads"][0]["workload"], "nasa");
+    assert_eq!(list["workloads"][0]["nextDesiredReplicas"], replicas[0]);
+    let (status, _) = get(&forecaster.url("/healthz")).await.unwrap();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_json_errors() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let url = prometheus.url();
+    let forecaster =
+        Forecaster::start(&nasa_flags(&url, &["--window", "1h", "--interval", "1h"])).await;
+    forecaster.forecast("nasa").await;
+    let cases = [
+        (
+            "/forecast/current",
+            400,
+            "missing query parameter `workload`",
+        ),
+        ("/forecast/current?workload=", 400, "is not a workload name"),
+        (
+            "/forecast/current?workload=a%20b",
+            400,
+            "is not a workload name",
+        ),
+        ("/forecast/current?workload=a&workload=b", 400, "once"),
+        (
+            "/forecast/current?workload=checkout",
+            404,
+            "no workload `checkout`",
+        ),
+        ("/nothing-here", 404, "no such endpoint"),
+    ];
+    for (path, want_status, want_message) in cases {
+        let (status, body) = get(&forecaster.url(path)).await.unwrap();
+        assert_eq!(status, want_status, "{path}: {body}");
+        let message = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {body}"));
+        assert!(message.contains(want_message), "{path}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_prometheus_leaves_the_last_forecast_until_it_is_stale() {
+    let mut prometheus = Prometheus::with_trace(5_000).await;
+    let url = prometheus.url();
+    let forecaster = Forecaster::start(&nasa_flags(
+        &url,
+        &["--window", "1h", "--interval", "1s", "--stale-after", "4s"],
+    ))
+    .await;
+    forecaster.forecast("nasa").await;
+    prometheus.stop();
+    let current = forecaster.url("/forecast/current?workload=nasa");
+    let (status, last) = get(&current).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(last["stale"], false, "{last}");
+
+    // The failure shows in the API while the last forecast is still served.
+    let failing = eventually("the collect failure", Duration::from_secs(10), || async {
+        let (_, body) = get(&current).await?;
+        (body["lastError"]["component"] == "collect").then_some(body)
+    })
+    .await;
+    assert_eq!(failing["lastError"]["reason"], "unreachable", "{failing}");
+    assert_eq!(failing["generatedAt"], last["generatedAt"]);
+
+    let stale = eventually(
+        "the forecast to go stale",
+        Duration::from_secs(15),
+        || async {
+            let (status, body) = get(&current).await?;
+            (status == 200 && body["stale"] == true).then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(stale["values"], last["values"], "the last forecast is kept");
+    let (status, ready) = get(&forecaster.url("/readyz")).await.unwrap();
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["notReady"][0]["workload"], "nasa");
+    let errors = forecaster
+        .metric(r#"kedastral_errors_total{component="collect",model="baseline",reason="unreachable",workload="nasa"}"#)
+        .await;
+    assert!(errors.is_some_and(|n| n >= 1.0), "{errors:?}");
+    let stale_gauge = forecaster
+        .metric(r#"kedastral_forecast_stale{model="baseline",workload="nasa"}"#)
+        .await;
+    assert_eq!(stale_gauge, Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecasts_go_on_through_a_redis_outage_and_reach_redis_after_it() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let mut redis = Redis::start().await;
+    let (url, addr) = (prometheus.url(), redis.addr());
+    let forecaster = Forecaster::start(&nasa_flags(
+        &url,
+        &[
+            "--window",
+            "1h",
+            "--interval",
+            "1s",
+            "--storage",
+            "redis",
+            "--redis-addr",
+            &addr,
+            "--redis-timeout",
+            "500ms",
+        ],
+    ))
+    .await;
+    let key = "kedastral:snapshot:nasa";
+    let stored = eventually("the snapshot in Redis", Duration::from_secs(15), || {
+        redis.get(key)
+    })
+    .await;
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["schema"], 1);
+    assert_eq!(stored["workload"], "nasa");
+
+    redis.stop();
+    let before = forecaster.forecast("nasa").await["computedAt"].clone();
+    let current = forecaster.url("/forecast/current?workload=nasa");
+    let during = eventually(
+        "new forecasts without Redis",
+        Duration::from_secs(15),
+        || async {
+            let (_, body) = get(&current).await?;
+            (body["computedAt"] != before && body["lastError"]["component"] == "store")
+                .then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(during["stale"], false);
+    let errors = forecaster
+        .metric(r#"kedastral_errors_total{component="store",model="baseline",reason="unavailable",workload="nasa"}"#)
+        .await;
+    assert!(
+        errors.is_some_and(|n| n >= 1.0),
+        "{errors:?}\n{}",
+        forecaster.log()
+    );
+
+    redis.restart().await;
+    let again = eventually(
+        "the snapshot in Redis again",
+        Duration::from_secs(15),
+        || redis.get(key),
+    )
+    .await;
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert!(unix(&again["computedAt"]) >= unix(&during["computedAt"]));
+    eventually("a clean tick", Duration::from_secs(10), || async {
+        let (_, body) = get(&current).await?;
+        body["lastError"].is_null().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_redis_split_the_work_and_take_over_from_a_dead_holder() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::new();
+    for name in ["alpha", "beta"] {
+        config.push_str(&format!(
+            "[[workload]]\nname = \"{name}\"\nprom-query = \"nasa_requests\"\nstep = \"1s\"\n\
+             window = \"1h\"\nhorizon = \"30s\"\ninterval = \"1s\"\nlead-time = \"5s\"\n\
+             target-per-pod = 0.5\n\n"
+        ));
+    }
+    let config = write_file(dir.path(), "workloads.toml", &config);
+    let config = config.to_str().unwrap();
+    let (url, addr) = (prometheus.url(), redis.addr());
+    let replica = |id: &'static str| {
+        let (url, addr) = (url.clone(), addr.clone());
+        async move {
+            Forecaster::start(&[
+                "--config",
+                config,
+                "--prom-url",
+                &url,
+                "--storage",
+                "redis",
+                "--redis-addr",
+                &addr,
+                "--replica-id",
+                id,
+            ])
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(replica("replica-a"), replica("replica-b"));
+    let mut replicas = [("replica-a", Some(a)), ("replica-b", Some(b))];
+
+    for workload in ["alpha", "beta"] {
+        let lease = format!("kedastral:lease:{workload}");
+        let holder = eventually("a lease holder", Duration::from_secs(15), || {
+            redis.get(&lease)
+        })
+        .await;
+        // Both replicas serve the workload; only the holder computes it.
+        for (id, forecaster) in &replicas {
+            let forecaster = forecaster.as_ref().unwrap();
+            let body = forecaster.forecast(workload).await;
+            assert_eq!(
+                body["computedHere"],
+                *id == holder,
+                "{id} on {workload}: {body}"
+            );
+            let held = forecaster
+                .metric(&format!(
+                    r#"kedastral_lease_held{{model="baseline",workload="{workload}"}}"#
+                ))
+                .await;
+            assert_eq!(held, Some(if *id == holder { 1.0 } else { 0.0 }), "{id}");
+        }
+        // The follower never collects: it only reads what the holder wrote.
+        let (_, follower) = replicas.iter().find(|(id, _)| *id != holder).unwrap();
+        let collects = follower
+            .as_ref()
+            .unwrap()
+            .metric(&format!(
+                r#"kedastral_adapter_collect_seconds_count{{model="baseline",workload="{workload}"}}"#
+            ))
+            .await;
+        assert_eq!(collects, None, "the follower collected {workload}");
+    }
+
+    // Kill the holder of `alpha` without letting it release its lease: the
+    // other replica takes over once the lease expires.
+    let holder = redis.get("kedastral:lease:alpha").await.unwrap();
+    let (_, dead) = replicas.iter_mut().find(|(id, _)| **id == *holder).unwrap();
+    dead.take().unwrap().kill();
+    let (survivor_id, survivor) = replicas.iter().find(|(_, f)| f.is_some()).unwrap();
+    let survivor = survivor.as_ref().unwrap();
+    eventually("the takeover", Duration::from_secs(15), || async {
+        (redis.get("kedastral:lease:alpha").await.as_deref() == Some(*survivor_id)).then_some(())
+    })
+    .await;
+    let current = survivor.url("/forecast/current?workload=alpha");
+    let taken = eventually(
+        "the survivor computing alpha",
+        Duration::from_secs(15),
+        || async {
+            let (_, body) = get(&current).await?;
+            (body["computedHere"] == true && body["stale"] == false).then_some(body)
+        },
+    )
+    .await;
+    let later = eventually("a newer forecast", Duration::from_secs(10), || async {
+        let (_, body) = get(&current).await?;
+        (body["computedAt"] != taken["computedAt"]).then_some(body)
+    })
+    .await;
+    assert_eq!(later["workload"], "alpha");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_service_and_releases_its_leases() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let redis = Redis::start().await;
+    let (url, addr) = (prometheus.url(), redis.addr());
+    let mut forecaster = Forecaster::start(&nasa_flags(
+        &url,
+        &[
+            "--window",
+            "1h",
+            "--interval",
+            "1s",
+            "--storage",
+            "redis",
+            "--redis-addr",
+            &addr,
+            "--replica-id",
+            "only",
+        ],
+    ))
+    .await;
+    forecaster.forecast("nasa").await;
+    assert_eq!(
+        redis.get("kedastral:lease:nasa").await.as_deref(),
+        Some("only")
+    );
+    let status = forecaster.terminate();
+    assert!(status.success(), "{status}: {}", forecaster.log());
+    assert_eq!(redis.get("kedastral:lease:nasa").await, None);
+    assert!(forecaster.log().contains("stopped"));
+}

@@ -1,0 +1,360 @@
+//! Real servers for the service tests, each on a free loopback port and
+//! stopped when dropped: Prometheus with a backfilled public trace, Redis,
+//! and `kedastral forecaster` processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn require(program: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("`{program}` is not installed; .ci/run installs it (apt-get install prometheus redis-server)")
+    })
+}
+
+/// Polls `check` every 100 ms until it gives `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// GET `url`: the status and the body as JSON (or as a string when it is
+/// not JSON); `None` when nothing answers.
+pub async fn get(url: &str) -> Option<(u16, serde_json::Value)> {
+    let response = http().get(url).send().await.ok()?;
+    let status = response.status().as_u16();
+    let text = response.text().await.ok()?;
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Some((status, body))
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A Prometheus server holding the bundled NASA trace, its minutes replayed
+/// as seconds, as the series `nasa_requests{trace="nasa"}`. The trace ends
+/// ten minutes in the future, so a query at any time during a test finds a
+/// sample at that very second.
+pub struct Prometheus {
+    child: Option<Child>,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    /// Time of `values[0]`; one value a second.
+    pub start: i64,
+    pub values: Vec<f64>,
+}
+
+impl Prometheus {
+    pub async fn with_trace(points: usize) -> Self {
+        let prometheus = require("prometheus");
+        let promtool = require("promtool");
+        let trace = support::nasa_tail(points);
+        let values = trace.values;
+        let now = chrono::Utc::now().timestamp();
+        let start = now + 600 - values.len() as i64 + 1;
+        let dir = tempfile::tempdir().unwrap();
+        let mut om = String::from(
+            "# HELP nasa_requests NASA web server requests per second.\n# TYPE nasa_requests gauge\n",
+        );
+        for (i, v) in values.iter().enumerate() {
+            if v.is_finite() {
+                om.push_str(&format!(
+                    "nasa_requests{{trace=\"nasa\"}} {v} {}\n",
+                    start + i as i64
+                ));
+            }
+        }
+        om.push_str("# EOF\n");
+        let om_path = dir.path().join("trace.om");
+        std::fs::write(&om_path, om).unwrap();
+        let data = dir.path().join("data");
+        let out = Command::new(promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&om_path)
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool backfill failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=100y")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child: Some(child),
+            port,
+            _dir: dir,
+            start,
+            values,
+        };
+        let ready = format!("{}/-/ready", server.url());
+        eventually(
+            "Prometheus to be ready",
+            Duration::from_secs(30),
+            || async { get(&ready).await.filter(|(s, _)| *s == 200) },
+        )
+        .await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The trace's value at time `t`.
+    pub fn value_at(&self, t: i64) -> f64 {
+        self.values[usize::try_from(t - self.start).expect("t within the trace")]
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `redis-server` without persistence.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub async fn start() -> Self {
+        let mut redis = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        redis.restart().await;
+        redis
+    }
+
+    /// Starts the server again on the same port (empty: nothing persists).
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::File::create(self.dir.path().join("redis.log")).unwrap();
+        let child = Command::new(require("redis-server"))
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &self.port.to_string()])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let client = self.client();
+        eventually("Redis to answer", Duration::from_secs(10), || {
+            let client = client.clone();
+            async move {
+                let mut c = client.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("PING").query_async::<String>(&mut c).await.ok()
+            }
+        })
+        .await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://{}", self.addr())).unwrap()
+    }
+
+    /// The value at `key`, `None` when absent or Redis is down.
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let mut c = self
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        redis::cmd("GET").arg(key).query_async(&mut c).await.ok()?
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `kedastral forecaster` process.
+pub struct Forecaster {
+    child: Option<Child>,
+    pub port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Forecaster {
+    /// Starts `kedastral forecaster ARGS --listen 127.0.0.1:PORT` and waits
+    /// for `/healthz`.
+    pub async fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("forecaster.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_kedastral"))
+            .arg("forecaster")
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--log-level", "debug,wasmtime=warn,cranelift=warn"])
+            .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut forecaster = Self {
+            child: Some(child),
+            port,
+            log,
+            _dir: dir,
+        };
+        let health = forecaster.url("/healthz");
+        let started = Instant::now();
+        loop {
+            if get(&health).await.is_some_and(|(s, _)| s == 200) {
+                break;
+            }
+            if let Some(status) = forecaster.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("forecaster exited with {status}: {}", forecaster.log());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "forecaster did not start: {}",
+                forecaster.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        forecaster
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `GET /forecast/current?workload=W` once it answers 200.
+    pub async fn forecast(&self, workload: &str) -> serde_json::Value {
+        let url = self.url(&format!("/forecast/current?workload={workload}"));
+        eventually(
+            &format!("a forecast of {workload}"),
+            Duration::from_secs(30),
+            || async { get(&url).await.filter(|(s, _)| *s == 200).map(|(_, b)| b) },
+        )
+        .await
+    }
+
+    /// The value of the sample `series` (name and labels as exposed) on
+    /// `/metrics`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = get(&self.url("/metrics")).await?;
+        let text = body.as_str()?.to_owned();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+
+    /// SIGKILL: the process dies without cleaning up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+}
+
+impl Drop for Forecaster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes `text` to `name` in `dir`.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
