@@ -300,10 +300,6 @@ impl Forecaster {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
     /// `GET /forecast/current?workload=W` once it answers 200.
     pub async fn forecast(&self, workload: &str) -> serde_json::Value {
         let url = self.url(&format!("/forecast/current?workload={workload}"));
