@@ -394,6 +394,31 @@ mod tests {
     }
 
     #[test]
+    fn a_path_prefix_is_kept_and_other_schemes_refused() {
+        let endpoint = |url: &str| {
+            PrometheusClient::new(PrometheusConfig::new(Url::parse(url).unwrap()))
+                .map(|c| c.endpoint().to_string())
+        };
+        for base in [
+            "http://prom:9090/prometheus",
+            "http://prom:9090/prometheus/",
+        ] {
+            assert_eq!(
+                endpoint(base).unwrap(),
+                "http://prom:9090/prometheus/api/v1/query_range"
+            );
+        }
+        assert_eq!(
+            endpoint("https://prom").unwrap(),
+            "https://prom/api/v1/query_range"
+        );
+        assert!(matches!(
+            endpoint("ftp://prom"),
+            Err(CollectError::Setup(m)) if m.contains("not http or https")
+        ));
+    }
+
+    #[test]
     fn several_series_are_summed_and_bad_samples_dropped() {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"pod":"a"},"values":[[1700000000,"1.5"],[1700000060,"NaN"],[1700000120,"2"]]},

@@ -7,7 +7,7 @@ use kedastral::capacity::CapacityPolicy;
 use kedastral::model::{ForecastRequest, ModelSource, Series};
 use serde_json::Value;
 
-use crate::services::{Forecaster, Prometheus, Redis, eventually, get, write_file};
+use crate::services::{Forecaster, Prometheus, Redis, WebSecurity, eventually, get, write_file};
 use crate::support;
 
 fn unix(v: &Value) -> i64 {
@@ -425,4 +425,144 @@ async fn sigterm_stops_the_service_and_releases_its_leases() {
     assert!(status.success(), "{status}: {}", forecaster.log());
     assert_eq!(redis.get("kedastral:lease:nasa").await, None);
     assert!(forecaster.log().contains("stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_behind_a_path_prefix_tls_and_basic_auth() {
+    let web = WebSecurity::new();
+    let prometheus = Prometheus::with_tls_and_auth(5_000, &web).await;
+    let url = prometheus.url();
+    assert!(url.ends_with("/prometheus"), "{url}");
+    let ca = web.ca();
+    let ca = ca.to_str().unwrap();
+    let secured = |password: &'static str| {
+        let url = url.clone();
+        let user = web.user.clone();
+        async move {
+            Forecaster::start(&nasa_flags(
+                &url,
+                &[
+                    "--window",
+                    "1h",
+                    "--interval",
+                    "1s",
+                    "--prom-ca-file",
+                    ca,
+                    "--prom-user",
+                    &user,
+                    "--prom-password",
+                    password,
+                ],
+            ))
+            .await
+        }
+    };
+    let good = secured("s3cret pass").await;
+    let body = good.forecast("nasa").await;
+    let origin = unix(&body["generatedAt"]);
+    assert_eq!(
+        body["lastObserved"].as_f64(),
+        Some(prometheus.value_at(origin))
+    );
+
+    // A wrong password is Prometheus's 401, shown as such.
+    let bad = secured("wrong").await;
+    let current = bad.url("/forecast/current?workload=nasa");
+    let (status, body) = eventually("the refusal", Duration::from_secs(10), || async {
+        get(&current).await.filter(|(_, b)| b["error"].is_string())
+    })
+    .await;
+    assert_eq!(status, 503, "{body}");
+    let (_, list) = get(&bad.url("/workloads")).await.unwrap();
+    let error = &list["workloads"][0]["lastError"];
+    assert_eq!(error["reason"], "http_status", "{list}");
+    assert!(
+        error["message"].as_str().unwrap().contains("401"),
+        "{error}"
+    );
+
+    // Without the CA, the certificate is not trusted.
+    let untrusted =
+        Forecaster::start(&nasa_flags(&url, &["--window", "1h", "--interval", "1s"])).await;
+    let (_, list) = eventually("the TLS failure", Duration::from_secs(10), || async {
+        get(&untrusted.url("/workloads"))
+            .await
+            .filter(|(_, b)| b["workloads"][0]["lastError"].is_object())
+    })
+    .await;
+    let message = list["workloads"][0]["lastError"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_model_is_stopped_while_other_workloads_are_served() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let hostile = support::fixture("kedastral-test-hostile");
+    let dir = tempfile::tempdir().unwrap();
+    let workload = |name: &str, model: &str, params: &str| {
+        format!(
+            "[[workload]]\nname = \"{name}\"\nprom-query = \"nasa_requests\"\nstep = \"1s\"\n\
+             window = \"1h\"\nhorizon = \"30s\"\ninterval = \"1s\"\nlead-time = \"5s\"\n\
+             stale-after = \"5s\"\ntarget-per-pod = 0.5\nmodel = '{model}'\nparams = {{ {params} }}\n\n"
+        )
+    };
+    let config = [
+        workload(
+            "spinning",
+            hostile.to_str().unwrap(),
+            "behaviour = \"spin\"",
+        ),
+        workload(
+            "crashing",
+            hostile.to_str().unwrap(),
+            "behaviour = \"panic\"",
+        ),
+        workload("steady", "baseline", ""),
+    ]
+    .concat();
+    let config = write_file(dir.path(), "workloads.toml", &config);
+    let url = prometheus.url();
+    let forecaster = Forecaster::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--prom-url",
+        &url,
+        "--model-timeout",
+        "200ms",
+    ])
+    .await;
+    let steady = forecaster.forecast("steady").await;
+    for (name, reason) in [("spinning", "timeout"), ("crashing", "trap")] {
+        let series = format!(
+            r#"kedastral_errors_total{{component="model",model="hostile",reason="{reason}",workload="{name}"}}"#
+        );
+        eventually(
+            &format!("{name} to fail with {reason}"),
+            Duration::from_secs(15),
+            || {
+                let f = &forecaster;
+                let series = series.clone();
+                async move { f.metric(&series).await.filter(|n| *n >= 2.0) }
+            },
+        )
+        .await;
+        let (status, body) = get(&forecaster.url(&format!("/forecast/current?workload={name}")))
+            .await
+            .unwrap();
+        assert_eq!(status, 503, "{body}");
+    }
+    // Meanwhile the good workload kept its forecasts coming.
+    let later = eventually(
+        "a newer steady forecast",
+        Duration::from_secs(10),
+        || async {
+            let (_, body) = get(&forecaster.url("/forecast/current?workload=steady")).await?;
+            (body["computedAt"] != steady["computedAt"] && body["stale"] == false).then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(later["lastError"], Value::Null);
 }

@@ -74,6 +74,8 @@ fn kill(child: &mut Child) {
 /// sample at that very second.
 pub struct Prometheus {
     child: Option<Child>,
+    scheme: &'static str,
+    prefix: String,
     pub port: u16,
     _dir: tempfile::TempDir,
     /// Time of `values[0]`; one value a second.
@@ -83,6 +85,16 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub async fn with_trace(points: usize) -> Self {
+        Self::start(points, None).await
+    }
+
+    /// Served under `/prometheus`, over TLS with `web.tls` (a certificate
+    /// for 127.0.0.1 signed by a CA of the test's own) and basic auth.
+    pub async fn with_tls_and_auth(points: usize, web: &WebSecurity) -> Self {
+        Self::start(points, Some(web)).await
+    }
+
+    async fn start(points: usize, web: Option<&WebSecurity>) -> Self {
         let prometheus = require("prometheus");
         let promtool = require("promtool");
         let trace = support::nasa_tail(points);
@@ -120,34 +132,64 @@ impl Prometheus {
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(prometheus)
+        let mut command = Command::new(prometheus);
+        command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=100y")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .arg("--storage.tsdb.retention.time=100y");
+        let (scheme, prefix) = match web {
+            None => ("http", String::new()),
+            Some(web) => {
+                let web_config = dir.path().join("web.yml");
+                std::fs::write(&web_config, web.web_config()).unwrap();
+                command
+                    .arg(format!("--web.config.file={}", web_config.display()))
+                    .arg("--web.route-prefix=/prometheus")
+                    .arg(format!(
+                        "--web.external-url=https://127.0.0.1:{port}/prometheus"
+                    ));
+                ("https", "/prometheus".to_owned())
+            }
+        };
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         let server = Self {
             child: Some(child),
+            scheme,
+            prefix,
             port,
             _dir: dir,
             start,
             values,
         };
         let ready = format!("{}/-/ready", server.url());
-        eventually(
-            "Prometheus to be ready",
-            Duration::from_secs(30),
-            || async { get(&ready).await.filter(|(s, _)| *s == 200) },
-        )
-        .await;
+        let client = match web {
+            None => http(),
+            Some(web) => web.client(),
+        };
+        let started = Instant::now();
+        loop {
+            let mut request = client.get(&ready);
+            if let Some(web) = web {
+                request = request.basic_auth(&web.user, Some(&web.password));
+            }
+            let answer = request.send().await;
+            if answer.as_ref().is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "Prometheus is not ready ({answer:?}): {}",
+                std::fs::read_to_string(server._dir.path().join("prometheus.log"))
+                    .unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         server
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}{}", self.scheme, self.port, self.prefix)
     }
 
     /// The trace's value at time `t`.
@@ -353,4 +395,108 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A CA, a server certificate for 127.0.0.1 signed by it, and a basic-auth
+/// user, made with the `openssl` command and the `bcrypt` crate.
+pub struct WebSecurity {
+    pub dir: tempfile::TempDir,
+    pub user: String,
+    pub password: String,
+}
+
+impl WebSecurity {
+    pub fn new() -> Self {
+        let openssl = require("openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kedastral test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(
+            dir.path().join("san.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ]);
+        Self {
+            dir,
+            user: "kedastral".into(),
+            password: "s3cret pass".into(),
+        }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn web_config(&self) -> String {
+        let hash = bcrypt::hash(&self.password, 4).unwrap();
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {}: '{hash}'\n",
+            self.dir.path().join("server.pem").display(),
+            self.dir.path().join("server.key").display(),
+            self.user,
+        )
+    }
+
+    fn client(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.ca()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    }
 }

@@ -1,0 +1,156 @@
+//! One forecaster tick over 1 000 workloads, each with 3 hours of 1-minute
+//! history and the baseline model: CPU time (user + system, every thread of
+//! the process) and resident memory.
+//!
+//! Workloads all read one replay of the bundled trace (in memory), so
+//! the tick is collect, forecast, plan and publish with no network in the
+//! way. The baseline in the same run is the bare cost of the work that
+//! cannot be avoided: 1 000 baseline forecasts on the same histories, called
+//! one after another on one model instance.
+//!
+//! `cargo bench -p kedastral --bench forecaster`; figures in BENCHMARKS.md.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use kedastral::collect::{ReplaySource, Source};
+use kedastral::config::{self, WorkloadConfig, WorkloadFile};
+use kedastral::forecaster::{Forecaster, ForecasterParts};
+use kedastral::model::cache::ComponentCache;
+use kedastral::model::{ForecastRequest, ModelRuntime, ModelSource, RuntimeLimits, Series};
+
+const WORKLOADS: usize = 1_000;
+const HISTORY_POINTS: usize = 180;
+
+fn trace() -> Series {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/nasa_http_1m.csv");
+    kedastral::history::load_csv(&path, None).expect("bundled trace")
+}
+
+fn workloads() -> Vec<WorkloadConfig> {
+    (0..WORKLOADS)
+        .map(|i| {
+            config::check(WorkloadFile {
+                name: format!("w{i:04}"),
+                prom_query: "replay".into(),
+                target_per_pod: 5.0,
+                window: Some("3h".into()),
+                horizon: Some("30m".into()),
+                ..WorkloadFile::default()
+            })
+            .expect("a valid workload")
+        })
+        .collect()
+}
+
+/// CPU time of this process so far, every thread included.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills the struct it is given and touches nothing else.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// A line of /proc/self/status, in KiB.
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status")
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn tick(c: &mut Criterion) {
+    let trace = trace();
+    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rss_before = status_kib("VmRSS:");
+    let mut forecaster = Forecaster::new(
+        &runtime,
+        ForecasterParts {
+            workloads: workloads(),
+            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
+            redis: None,
+            model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        },
+    )
+    .unwrap();
+    let mut now: DateTime<Utc> =
+        DateTime::from_timestamp(trace.time_of(HISTORY_POINTS), 0).unwrap();
+    // The first tick loads every window (the warm start).
+    let started = cpu_time();
+    tokio.block_on(forecaster.tick_all(now));
+    let warm_start = cpu_time() - started;
+    let shared = forecaster.shared();
+    let fresh = shared
+        .board
+        .all()
+        .iter()
+        .filter(|v| v.is_fresh(now))
+        .count();
+    assert_eq!(
+        fresh, WORKLOADS,
+        "every workload forecast on the first tick"
+    );
+
+    let mut group = c.benchmark_group("forecaster");
+    group.sample_size(10);
+    // Each later tick is a minute on: one new point per workload, then a
+    // forecast of its 180 points.
+    group.bench_function("tick/1000-workloads/cpu", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                now += chrono::Duration::minutes(1);
+                let before = cpu_time();
+                tokio.block_on(forecaster.tick_all(now));
+                spent += cpu_time() - before;
+            }
+            spent
+        })
+    });
+
+    let model = runtime.load(&ModelSource::parse("baseline")).unwrap();
+    let mut instance = model.instance();
+    let requests: Vec<ForecastRequest> = (0..WORKLOADS)
+        .map(|i| {
+            let end = HISTORY_POINTS + i % 1_000;
+            ForecastRequest::new(trace.slice(end - HISTORY_POINTS, end), 30)
+                .with_quantiles(vec![0.1, 0.5, 0.9])
+        })
+        .collect();
+    group.bench_function("bare-model-calls/1000/cpu", |b| {
+        b.iter_custom(|iters| {
+            let before = cpu_time();
+            for _ in 0..iters {
+                for r in &requests {
+                    instance.forecast(r).unwrap();
+                }
+            }
+            cpu_time() - before
+        })
+    });
+    group.finish();
+
+    println!(
+        "forecaster: warm-start tick {:.0} ms CPU; resident memory {} MiB \
+         (peak {} MiB, {} MiB before the forecaster was built)",
+        warm_start.as_secs_f64() * 1e3,
+        status_kib("VmRSS:") / 1024,
+        status_kib("VmHWM:") / 1024,
+        rss_before / 1024,
+    );
+}
+
+criterion_group!(benches, tick);
+criterion_main!(benches);
