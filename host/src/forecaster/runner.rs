@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use prometheus::HistogramVec;
 use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,7 @@ use crate::live_error::LiveErrorTracker;
 use crate::model::ForecastRequest;
 use crate::store::redis::RedisStore;
 use crate::store::{Band, ModelRef, Snapshot};
+use crate::telemetry::Metrics;
 
 pub struct Runner {
     config: Arc<WorkloadConfig>,
@@ -82,6 +84,13 @@ impl Runner {
 
     fn labels(&self) -> [&str; 2] {
         [self.config.name.as_str(), self.model.name.as_str()]
+    }
+
+    /// Records the time since `started` in one of the stage histograms.
+    fn timed(&self, histogram: impl FnOnce(&Metrics) -> &HistogramVec, started: Instant) {
+        histogram(&self.shared.metrics)
+            .with_label_values(&self.labels())
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Ticks every interval, the first at once, until `shutdown`.
@@ -187,11 +196,7 @@ impl Runner {
             .map(|b| (b.level, b.values.as_slice()))
             .collect();
         let planned = self.config.policy.plan(&forecast.values, &bands, None);
-        self.shared
-            .metrics
-            .capacity_seconds
-            .with_label_values(&self.labels())
-            .observe(started.elapsed().as_secs_f64());
+        self.timed(|m| &m.capacity_seconds, started);
         let desired = match planned {
             Ok(d) => d,
             Err(e) => {
@@ -251,11 +256,7 @@ impl Runner {
                 self.config.step_seconds(),
             )
             .await;
-        self.shared
-            .metrics
-            .collect_seconds
-            .with_label_values(&self.labels())
-            .observe(started.elapsed().as_secs_f64());
+        self.timed(|m| &m.collect_seconds, started);
         let samples = match fetched {
             Ok(s) => s,
             Err(e) => {
@@ -310,11 +311,7 @@ impl Runner {
             pool.forecast(&request)
         })
         .await;
-        self.shared
-            .metrics
-            .predict_seconds
-            .with_label_values(&self.labels())
-            .observe(started.elapsed().as_secs_f64());
+        self.timed(|m| &m.predict_seconds, started);
         match answer {
             Ok(Ok(forecast)) => Some(forecast),
             Ok(Err(e)) => {
