@@ -5,6 +5,9 @@
 //! The guests are built by a nested `cargo build --target wasm32-wasip2` in a
 //! target directory of their own (`<target>/guest-build`), so it never waits on
 //! the lock of the outer build, and in the `guest` profile (release, LTO).
+//!
+//! It also compiles KEDA's External Scaler protocol (`proto/`) with protox, a
+//! protobuf compiler in Rust, so no `protoc` binary is needed.
 
 #[path = "build_support/guest_build.rs"]
 mod guest_build;
@@ -28,6 +31,17 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-changed=build_support/guest_build.rs");
+
+    let proto_dir = workspace.join("proto");
+    println!("cargo:rerun-if-changed={}", proto_dir.display());
+    let descriptors = protox::compile([proto_dir.join("externalscaler.proto")], [&proto_dir])
+        .unwrap_or_else(|e| {
+            eprintln!("error: proto/externalscaler.proto: {e}");
+            std::process::exit(1);
+        });
+    tonic_prost_build::configure()
+        .compile_fds(descriptors)
+        .unwrap_or_else(|e| panic!("generating the gRPC code: {e}"));
 
     let builder = guest_build::GuestBuilder::for_workspace(&workspace);
     let built = match builder.build(&BUILTIN_MODELS) {

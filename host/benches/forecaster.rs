@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+use kedastral::clock::Clock;
 use kedastral::collect::{ReplaySource, Source};
 use kedastral::config::{self, WorkloadConfig, WorkloadFile};
 use kedastral::forecaster::{Forecaster, ForecasterParts};
@@ -82,6 +83,7 @@ fn tick(c: &mut Criterion) {
             source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
             redis: None,
             model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            clock: Clock::wall(),
         },
     )
     .unwrap();

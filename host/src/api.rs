@@ -3,6 +3,7 @@
 //! - `GET /forecast/current?workload=W`: the workload's latest forecast and
 //!   plan, with `stale`, the latest failure and the live forecast error;
 //! - `GET /workloads`: every workload, in brief;
+//! - `GET /forecasts`: every current snapshot, for scalers;
 //! - `GET /healthz`: the process is up;
 //! - `GET /readyz`: every workload has a fresh forecast (503 and the ones
 //!   that do not, otherwise);
@@ -32,6 +33,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/forecast/current", get(current))
         .route("/workloads", get(workloads))
+        .route("/forecasts", get(forecasts))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -123,7 +125,7 @@ async fn current(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -
             format!("workload `{name}` has no forecast yet: {reason}"),
         );
     };
-    let now = Utc::now();
+    let now = shared.clock.now();
     axum::Json(CurrentForecast {
         snapshot,
         stale: !view.is_fresh(now),
@@ -151,8 +153,16 @@ struct WorkloadBrief<'a> {
     live_error: LiveError,
 }
 
+/// Every current snapshot in one answer: what a scaler reading this
+/// forecaster fetches each refresh.
+async fn forecasts(State(shared): State<Arc<Shared>>) -> Response {
+    let snapshots = shared.board.snapshots();
+    let list: Vec<&Snapshot> = snapshots.iter().map(|s| s.as_ref()).collect();
+    axum::Json(json!({ "forecasts": list })).into_response()
+}
+
 async fn workloads(State(shared): State<Arc<Shared>>) -> Response {
-    let now = Utc::now();
+    let now = shared.clock.now();
     let views = shared.board.all();
     let briefs: Vec<WorkloadBrief> = views
         .iter()
@@ -180,7 +190,7 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    let now = Utc::now();
+    let now = shared.clock.now();
     let not_ready: Vec<_> = shared
         .board
         .all()
@@ -213,7 +223,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     shared
         .board
-        .refresh_clock_metrics(&shared.metrics, Utc::now());
+        .refresh_clock_metrics(&shared.metrics, shared.clock.now());
     (
         [(
             header::CONTENT_TYPE,

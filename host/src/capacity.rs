@@ -171,6 +171,16 @@ impl CapacityPolicy {
     }
 }
 
+impl CapacityPolicy {
+    /// Replicas for `load` as it is, within `[min, max]`: what a reactive
+    /// autoscaler would run for the load seen now.
+    pub fn replicas_now(&self, load: f64) -> u32 {
+        let (min, max) = (self.min_replicas, self.upper_bound());
+        let replicas = replicas_for_load(load, self.target_per_pod).min(f64::from(max));
+        (replicas as u32).clamp(min, max)
+    }
+}
+
 /// Replicas that serve `load` at `target_per_pod` each, at least 0: a load a
 /// rounding error past a whole number of replicas does not need one more.
 pub fn replicas_for_load(load: f64, target_per_pod: f64) -> f64 {

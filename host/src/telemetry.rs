@@ -161,6 +161,12 @@ impl Metrics {
         }
     }
 
+    /// The registry, for other parts of the process (the scaler in
+    /// `kedastral run`) to add their metrics to.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Counts one failure.
     pub fn error(&self, workload: &str, model: &str, component: &str, reason: &str) {
         self.errors_total
@@ -170,11 +176,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn encode(&self) -> String {
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        encode(&self.registry)
     }
 }
 
@@ -182,4 +184,13 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `registry` in the text exposition format.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .expect("text encoding into a Vec cannot fail");
+    String::from_utf8(out).expect("the text format is UTF-8")
 }

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{RuntimeArgs, parse_duration, parse_level, parse_param};
+use crate::clock::Clock;
 use crate::collect::prometheus::MultipleSeries;
 use crate::collect::{PrometheusClient, PrometheusConfig, Source};
 use crate::config::{self, WorkloadConfig, WorkloadFile};
@@ -148,17 +149,35 @@ impl WorkloadArgs {
     }
 
     fn to_file(&self) -> anyhow::Result<WorkloadFile> {
+        self.to_file_or(None)
+    }
+
+    /// The workload from the flags; `fallback` fills what the flags leave
+    /// out (the replay in `kedastral run`), else those flags are required.
+    pub(crate) fn to_file_or(
+        &self,
+        fallback: Option<&WorkloadFile>,
+    ) -> anyhow::Result<WorkloadFile> {
         let required = |value: Option<String>, flag: &str| {
             value.with_context(|| format!("{flag} is required (or give workloads with --config)"))
         };
         Ok(WorkloadFile {
-            name: required(self.workload.clone(), "--workload")?,
-            prom_query: required(self.prom_query.clone(), "--prom-query")?,
+            name: required(
+                self.workload.clone().or(fallback.map(|f| f.name.clone())),
+                "--workload",
+            )?,
+            prom_query: required(
+                self.prom_query
+                    .clone()
+                    .or(fallback.map(|f| f.prom_query.clone())),
+                "--prom-query",
+            )?,
             target_per_pod: self
                 .target_per_pod
+                .or(fallback.map(|f| f.target_per_pod))
                 .context("--target-per-pod is required (or give workloads with --config)")?,
             metric: self.metric.clone(),
-            step: self.step.clone(),
+            step: self.step.clone().or(fallback.and_then(|f| f.step.clone())),
             window: self.window.clone(),
             horizon: self.horizon.clone(),
             interval: self.interval.clone(),
@@ -278,6 +297,13 @@ pub struct StorageArgs {
     /// Where snapshots are kept.
     #[arg(long, env = "KEDASTRAL_STORAGE", value_enum, default_value = "memory")]
     pub storage: StorageKind,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// How to reach Redis: shared by the forecaster and the scaler.
+#[derive(Debug, Args)]
+pub struct RedisArgs {
     /// Redis `host:port`, or a `redis://` or `rediss://` (TLS) URL.
     #[arg(long, env = "KEDASTRAL_REDIS_ADDR", default_value = "localhost:6379")]
     pub redis_addr: String,
@@ -306,8 +332,14 @@ impl StorageArgs {
         if self.storage == StorageKind::Memory {
             return Ok(None);
         }
+        Ok(Some(self.redis.store()?))
+    }
+}
+
+impl RedisArgs {
+    pub fn store(&self) -> anyhow::Result<RedisStore> {
         let replica = self.replica_id.clone().unwrap_or_else(default_replica_id);
-        let store = RedisStore::new(
+        RedisStore::new(
             &RedisConfig {
                 addr: self.redis_addr.clone(),
                 username: self.redis_user.clone(),
@@ -318,8 +350,7 @@ impl StorageArgs {
             },
             replica,
         )
-        .context("--redis-addr")?;
-        Ok(Some(store))
+        .context("--redis-addr")
     }
 }
 
@@ -387,35 +418,58 @@ pub fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
     Ok(token)
 }
 
-pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
+/// A multi-threaded async runtime for a service.
+pub fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    // The Redis client's connection task is spawned as it is made.
+        .context("cannot start the async runtime")
+}
+
+impl ForecasterArgs {
+    /// Checks everything and builds the forecaster on `source` (call it
+    /// inside the async runtime: the Redis client starts a task).
+    pub fn build(
+        &self,
+        workloads: Vec<WorkloadConfig>,
+        source: Source,
+        clock: Clock,
+    ) -> anyhow::Result<Forecaster> {
+        let redis = self.storage.redis()?;
+        let model_runtime = self.runtime.runtime()?;
+        let slots = self.model_slots.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        if slots == 0 {
+            bail!("--model-slots must be at least 1");
+        }
+        Ok(Forecaster::new(
+            &model_runtime,
+            ForecasterParts {
+                workloads,
+                source,
+                redis,
+                model_slots: slots,
+                clock,
+            },
+        )?)
+    }
+
+    /// The Prometheus source the flags describe.
+    pub fn prometheus_source(&self) -> anyhow::Result<Source> {
+        let client = PrometheusClient::new(self.prometheus.config()?).context("--prom-url")?;
+        Ok(Source::Prometheus(Box::new(client)))
+    }
+}
+
+pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
+    let tokio = async_runtime()?;
     let _runtime = tokio.enter();
     let workloads = args.workloads()?;
-    let client = PrometheusClient::new(args.prometheus.config()?).context("--prom-url")?;
-    let source = Source::Prometheus(Box::new(client));
-    let redis = args.storage.redis()?;
-    let model_runtime = args.runtime.runtime()?;
-    let slots = args.model_slots.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-    });
-    if slots == 0 {
-        bail!("--model-slots must be at least 1");
-    }
-    let count = workloads.len();
+    let source = args.prometheus_source()?;
     let description = source.describe();
-    let forecaster = Forecaster::new(
-        &model_runtime,
-        ForecasterParts {
-            workloads,
-            source,
-            redis,
-            model_slots: slots,
-        },
-    )?;
+    let count = workloads.len();
+    let forecaster = args.build(workloads, source, Clock::wall())?;
     tokio.block_on(async move {
         let listener = bind("--listen", &args.listen).await?;
         let shutdown = shutdown_on_signals()?;
@@ -426,35 +480,38 @@ pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
             storage = ?args.storage.storage,
             "forecaster started"
         );
-        let shared = forecaster.shared();
-        let api = tokio::spawn(crate::api::serve(listener, shared, shutdown.clone()));
+        let mut servers = tokio::task::JoinSet::new();
+        let api = crate::api::serve(listener, forecaster.shared(), shutdown.clone());
+        servers.spawn(async move { api.await.context("the HTTP server stopped") });
         let work = tokio::spawn(forecaster.run(shutdown.clone()));
-        serve_until_shutdown(api, work, shutdown, args.shutdown_timeout).await
+        serve_until_shutdown(servers, vec![work], shutdown, args.shutdown_timeout).await
     })
 }
 
-/// Waits for shutdown (or for the HTTP server to fail), then for the tasks
-/// to end within `deadline`.
+/// Waits for shutdown (or for a server to fail), then for every task to
+/// end within `deadline`.
 pub async fn serve_until_shutdown(
-    mut api: tokio::task::JoinHandle<std::io::Result<()>>,
-    work: tokio::task::JoinHandle<()>,
+    mut servers: tokio::task::JoinSet<anyhow::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     deadline: Duration,
 ) -> anyhow::Result<()> {
     let early = tokio::select! {
         _ = shutdown.cancelled() => None,
-        ended = &mut api => Some(ended),
+        ended = servers.join_next() => ended,
     };
     shutdown.cancel();
     if let Some(ended) = early {
-        ended
-            .context("the HTTP server task failed")?
-            .context("the HTTP server stopped")?;
+        ended.context("a server task failed")??;
     }
     let drained = tokio::time::timeout(deadline, async {
-        let _ = work.await;
-        if !api.is_finished() {
-            let _ = api.await;
+        for task in background {
+            let _ = task.await;
+        }
+        while let Some(ended) = servers.join_next().await {
+            if let Ok(Err(e)) = ended {
+                tracing::warn!(error = %e, "while stopping");
+            }
         }
     })
     .await;

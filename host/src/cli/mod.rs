@@ -1,8 +1,11 @@
 //! The `kedastral` command line: flags (every one with an environment
 //! variable) and the commands that run on them. The services' commands live
-//! in their own modules: [`forecaster`].
+//! in their own modules: [`forecaster`], [`scaler`] and [`run`] (both in
+//! one process).
 
 pub mod forecaster;
+pub mod run;
+pub mod scaler;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -58,7 +61,7 @@ impl Cli {
     pub fn log_filter(&self) -> &str {
         match (&self.log_level, &self.command) {
             (Some(level), _) => level,
-            (None, Command::Forecaster(_)) => "info",
+            (None, Command::Forecaster(_) | Command::Scaler(_) | Command::Run(_)) => "info",
             (None, _) => "warn",
         }
     }
@@ -69,6 +72,12 @@ pub enum Command {
     /// Run the forecasting service: collect from Prometheus, forecast, plan
     /// replicas, serve them over HTTP.
     Forecaster(Box<forecaster::ForecasterArgs>),
+    /// Run the KEDA External Scaler (gRPC), reading forecasts from a
+    /// forecaster or Redis.
+    Scaler(Box<scaler::ScalerArgs>),
+    /// Forecaster and scaler in one process; by default on a replay of the
+    /// bundled trace, needing neither Prometheus nor Redis.
+    Run(Box<run::RunArgs>),
     /// Forecast a history read from CSV and print the forecast.
     Forecast(ForecastArgs),
     /// Evaluate a model on a history by rolling origins: accuracy against
@@ -282,6 +291,8 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Forecaster(args) => forecaster::run(*args),
+        Command::Scaler(args) => scaler::run(*args),
+        Command::Run(args) => run::run(*args),
         Command::Forecast(args) => forecast(args),
         Command::Backtest(args) => run_backtest(args),
         Command::Model(ModelCommand::Inspect {
@@ -412,24 +423,28 @@ fn rfc3339(unix_seconds: i64) -> String {
         .unwrap_or_else(|| unix_seconds.to_string())
 }
 
+/// A tenth of the history's 95th percentile, so busy hours need about 10
+/// pods: a sensible scale for a trace whose real pod capacity is unknown.
+pub(crate) fn default_target_per_pod(series: &Series) -> f64 {
+    let mut observed: Vec<f64> = series
+        .values
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .collect();
+    kedastral_model_sdk::stats::sort_finite(&mut observed);
+    match kedastral_model_sdk::stats::quantile_sorted(&observed, 0.95) {
+        Some(p95) if p95 > 0.0 => p95 / 10.0,
+        _ => 1.0,
+    }
+}
+
 fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let series = load_history(&args.input)?;
     let target_per_pod = match args.target_per_pod {
         Some(t) if t.is_finite() && t > 0.0 => t,
         Some(t) => bail!("--target-per-pod {t} must be a positive number"),
-        None => {
-            let mut observed: Vec<f64> = series
-                .values
-                .iter()
-                .copied()
-                .filter(|v| !v.is_nan())
-                .collect();
-            kedastral_model_sdk::stats::sort_finite(&mut observed);
-            match kedastral_model_sdk::stats::quantile_sorted(&observed, 0.95) {
-                Some(p95) if p95 > 0.0 => p95 / 10.0,
-                _ => 1.0,
-            }
-        }
+        None => default_target_per_pod(&series),
     };
     let stride = args
         .stride

@@ -22,9 +22,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
 use crate::live_error::ErrorSummary;
@@ -82,14 +83,48 @@ impl WorkloadView {
 }
 
 /// Every workload's latest state, shared between the runners (writers) and
-/// the API (readers).
-#[derive(Default)]
+/// the API and scaler (readers).
 pub struct Board {
     /// A std lock: held only to copy a view in or out, never across an await.
     views: RwLock<BTreeMap<String, WorkloadView>>,
+    /// Bumped whenever a snapshot changes, so readers can wait for news.
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Self {
+            views: RwLock::default(),
+            changes: watch::Sender::new(0),
+        }
+    }
 }
 
 impl Board {
+    /// The latest snapshot of `workload`.
+    pub fn snapshot(&self, workload: &str) -> Option<Arc<Snapshot>> {
+        self.views
+            .read()
+            .expect("board lock")
+            .get(workload)
+            .and_then(|v| v.snapshot.clone())
+    }
+
+    /// Every snapshot there is.
+    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
+        self.views
+            .read()
+            .expect("board lock")
+            .values()
+            .filter_map(|v| v.snapshot.clone())
+            .collect()
+    }
+
+    /// A receiver that sees a new value whenever a snapshot changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn get(&self, workload: &str) -> Option<WorkloadView> {
         self.views
             .read()
@@ -123,8 +158,20 @@ impl Board {
     }
 
     fn update(&self, workload: &str, f: impl FnOnce(&mut WorkloadView)) {
-        if let Some(view) = self.views.write().expect("board lock").get_mut(workload) {
-            f(view);
+        let changed = match self.views.write().expect("board lock").get_mut(workload) {
+            Some(view) => {
+                let before = view.snapshot.clone();
+                f(view);
+                match (&before, &view.snapshot) {
+                    (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
+                    (None, None) => false,
+                    _ => true,
+                }
+            }
+            None => false,
+        };
+        if changed {
+            self.changes.send_modify(|n| *n += 1);
         }
     }
 
@@ -155,6 +202,7 @@ impl Board {
 pub struct Shared {
     pub board: Board,
     pub metrics: Metrics,
+    pub clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +231,7 @@ pub struct ForecasterParts {
     pub redis: Option<RedisStore>,
     /// Model calls that may run at once (the cores to give them).
     pub model_slots: usize,
+    pub clock: Clock,
 }
 
 pub struct Forecaster {
@@ -198,6 +247,7 @@ impl Forecaster {
         let shared = Arc::new(Shared {
             board: Board::default(),
             metrics: Metrics::new(),
+            clock: parts.clock,
         });
         let slots = Arc::new(Semaphore::new(parts.model_slots.max(1)));
         let mut pools: HashMap<String, Arc<ModelPool>> = HashMap::new();

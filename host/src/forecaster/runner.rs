@@ -95,7 +95,8 @@ impl Runner {
 
     /// Ticks every interval, the first at once, until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut ticker = tokio::time::interval(self.config.interval);
+        let clock = self.shared.clock;
+        let mut ticker = tokio::time::interval(clock.wall_duration(self.config.interval));
         // After a tick longer than the interval, wait a whole interval
         // rather than catch up with a burst of ticks.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -106,7 +107,7 @@ impl Runner {
             }
             // A tick is not cut short by shutdown: it ends within the
             // collection timeout and the model deadline.
-            self.tick(Utc::now()).await;
+            self.tick(clock.now()).await;
         }
         if self.holds_lease
             && let Some(redis) = &self.redis
@@ -224,6 +225,12 @@ impl Runner {
                 .collect(),
             desired_replicas: desired,
             last_observed: self.window.last_observed(),
+            reactive_replicas: self
+                .window
+                .last_observed()
+                .map(|v| self.config.policy.replicas_now(v)),
+            stale_after_seconds: self.config.stale_after.as_secs(),
+            lead_time_seconds: self.config.lead_time.as_secs(),
         };
         self.tracker
             .record_forecast(origin, snapshot.step_seconds, &snapshot.values);

@@ -37,6 +37,14 @@ pub struct Snapshot {
     pub desired_replicas: Vec<u32>,
     /// The last observed value of the metric, at or before `generated_at`.
     pub last_observed: Option<f64>,
+    /// Replicas for `last_observed` under the same policy: what a reactive
+    /// autoscaler would run now (the scaler's hybrid mode takes the larger).
+    pub reactive_replicas: Option<u32>,
+    /// The workload's limit on forecast age, for readers elsewhere (the
+    /// scaler) to judge staleness as the forecaster does.
+    pub stale_after_seconds: u64,
+    /// The workload's lead time: the scaler's default window.
+    pub lead_time_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +136,9 @@ mod tests {
             }],
             desired_replicas: vec![1, 2],
             last_observed: Some(9.5),
+            reactive_replicas: Some(1),
+            stale_after_seconds: 180,
+            lead_time_seconds: 300,
         }
     }
 

@@ -155,6 +155,11 @@ impl RedisStore {
         })
     }
 
+    /// A handle on the shared connection.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     /// This replica's lease token.
     pub fn replica(&self) -> &str {
         &self.replica

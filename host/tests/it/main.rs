@@ -6,5 +6,6 @@ mod cli;
 mod contract;
 mod forecaster;
 mod hostile;
+mod scaler;
 mod services;
 mod support;

@@ -85,20 +85,23 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub async fn with_trace(points: usize) -> Self {
-        Self::start(points, None).await
+        Self::start(support::nasa_tail(points).values, None).await
+    }
+
+    /// `values` as the series `nasa_requests`, one a second, the same way.
+    pub async fn with_values(values: Vec<f64>) -> Self {
+        Self::start(values, None).await
     }
 
     /// Served under `/prometheus`, over TLS with `web.tls` (a certificate
     /// for 127.0.0.1 signed by a CA of the test's own) and basic auth.
     pub async fn with_tls_and_auth(points: usize, web: &WebSecurity) -> Self {
-        Self::start(points, Some(web)).await
+        Self::start(support::nasa_tail(points).values, Some(web)).await
     }
 
-    async fn start(points: usize, web: Option<&WebSecurity>) -> Self {
+    async fn start(values: Vec<f64>, web: Option<&WebSecurity>) -> Self {
         let prometheus = require("prometheus");
         let promtool = require("promtool");
-        let trace = support::nasa_tail(points);
-        let values = trace.values;
         let now = chrono::Utc::now().timestamp();
         let start = now + 600 - values.len() as i64 + 1;
         let dir = tempfile::tempdir().unwrap();
@@ -284,24 +287,39 @@ impl Drop for Redis {
     }
 }
 
-/// A `kedastral forecaster` process.
-pub struct Forecaster {
+/// A `kedastral` service process: `forecaster`, `scaler` or `run`.
+pub struct Kedastral {
     child: Option<Child>,
+    /// HTTP (`--listen`).
     pub port: u16,
+    /// gRPC (`--grpc-listen`), for `scaler` and `run`.
+    pub grpc_port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl Forecaster {
-    /// Starts `kedastral forecaster ARGS --listen 127.0.0.1:PORT` and waits
-    /// for `/healthz`.
+pub type Forecaster = Kedastral;
+
+impl Kedastral {
+    /// Starts `kedastral forecaster ARGS` on a free port and waits for
+    /// `/healthz`.
     pub async fn start(args: &[&str]) -> Self {
+        Self::start_on("forecaster", free_port(), args).await
+    }
+
+    /// Starts `kedastral COMMAND ARGS --listen 127.0.0.1:PORT` (and
+    /// `--grpc-listen` on a free port for `scaler` and `run`) and waits for
+    /// `/healthz`.
+    pub async fn start_on(command: &str, port: u16, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = dir.path().join("forecaster.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_kedastral"))
-            .arg("forecaster")
-            .args(args)
+        let grpc_port = free_port();
+        let log = dir.path().join("kedastral.log");
+        let mut process = Command::new(env!("CARGO_BIN_EXE_kedastral"));
+        process.arg(command).args(args);
+        if command != "forecaster" {
+            process.args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")]);
+        }
+        let child = process
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--log-level", "debug,wasmtime=warn,cranelift=warn"])
             .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
@@ -312,6 +330,7 @@ impl Forecaster {
         let mut forecaster = Self {
             child: Some(child),
             port,
+            grpc_port,
             log,
             _dir: dir,
         };
@@ -322,11 +341,14 @@ impl Forecaster {
                 break;
             }
             if let Some(status) = forecaster.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("forecaster exited with {status}: {}", forecaster.log());
+                panic!(
+                    "kedastral {command} exited with {status}: {}",
+                    forecaster.log()
+                );
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "forecaster did not start: {}",
+                "kedastral {command} did not start: {}",
                 forecaster.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -384,7 +406,7 @@ impl Forecaster {
     }
 }
 
-impl Drop for Forecaster {
+impl Drop for Kedastral {
     fn drop(&mut self) {
         self.kill();
     }
@@ -499,4 +521,143 @@ impl WebSecurity {
             .build()
             .unwrap()
     }
+}
+
+impl WebSecurity {
+    /// A client certificate signed by the same CA, for mutual TLS.
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        let dir = self.dir.path();
+        let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
+        if !cert.exists() {
+            let openssl = require("openssl");
+            let run = |args: &[&str]| {
+                let out = Command::new(&openssl)
+                    .args(args)
+                    .current_dir(dir)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=keda",
+                "-keyout",
+                "client.key",
+                "-out",
+                "client.csr",
+            ]);
+            std::fs::write(
+                dir.join("client.ext"),
+                "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+            )
+            .unwrap();
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                "client.pem",
+            ]);
+        }
+        (cert, key)
+    }
+
+    pub fn server_cert(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("server.pem"),
+            self.dir.path().join("server.key"),
+        )
+    }
+}
+
+/// Python stubs for `proto/externalscaler.proto`, generated once per run by
+/// grpc_tools (PyPI `grpcio-tools`).
+fn python_stubs() -> &'static Path {
+    static STUBS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    STUBS.get_or_init(|| {
+        let out = support::workspace()
+            .join("target")
+            .join("test-python-stubs");
+        std::fs::create_dir_all(&out).unwrap();
+        let proto = support::workspace().join("proto");
+        let status = Command::new("python3")
+            .args(["-m", "grpc_tools.protoc"])
+            .arg(format!("-I{}", proto.display()))
+            .arg(format!("--python_out={}", out.display()))
+            .arg(format!("--grpc_python_out={}", out.display()))
+            .arg(proto.join("externalscaler.proto"))
+            .status()
+            .expect("python3");
+        assert!(
+            status.success(),
+            "generating Python stubs failed: pip install grpcio grpcio-tools (.ci/run does)"
+        );
+        out
+    })
+}
+
+/// How the Python client connects.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// Runs the independent Python KEDA client against `port` with the trigger
+/// metadata `meta` and the given calls; one JSON answer per call.
+pub async fn keda(
+    port: u16,
+    tls: &ClientTls,
+    meta: &[(&str, &str)],
+    calls: &[&str],
+) -> Vec<serde_json::Value> {
+    let stubs = python_stubs().to_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/keda_client.py");
+    let mut command = Command::new("python3");
+    command
+        .arg(script)
+        .arg("--stubs")
+        .arg(stubs)
+        .args(["--target", &format!("127.0.0.1:{port}")]);
+    if let Some(ca) = &tls.ca {
+        command.arg("--ca").arg(ca);
+    }
+    if let Some((cert, key)) = &tls.cert {
+        command.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    for (k, v) in meta {
+        command.args(["--meta", &format!("{k}={v}")]);
+    }
+    command.args(calls);
+    let out = tokio::task::spawn_blocking(move || command.output().expect("python3"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keda_client.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
