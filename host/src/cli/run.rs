@@ -55,7 +55,7 @@ pub struct RunArgs {
     pub replay_speed: f64,
 
     /// How often the current decisions are logged (wall time; 0s for never).
-    #[arg(long, env = "KEDASTRAL_REPORT_EVERY", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KEDASTRAL_REPORT_EVERY", default_value = "2s", value_parser = humantime::parse_duration)]
     pub report_every: Duration,
 }
 
@@ -129,6 +129,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             source = %description,
             "kedastral running: forecaster and scaler"
         );
+        tracing::info!(
+            "try: curl 'http://{}/forecast/current?workload=NAME' (and /workloads, /metrics); \
+             KEDA's scalerAddress is {}",
+            http.local_addr()?,
+            grpc.local_addr()?
+        );
         let scaler = Scaler::new(
             Forecasts::Board(shared.clone()),
             settings,
@@ -172,7 +178,9 @@ async fn report(
     every: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(every);
+    // The first report after a second: by then the first forecast is in.
+    let first = tokio::time::Instant::now() + Duration::from_secs(1);
+    let mut ticker = tokio::time::interval_at(first, every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
