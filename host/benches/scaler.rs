@@ -29,8 +29,8 @@ const WORKLOADS: usize = 1_000;
 const CONNECTIONS: usize = 8;
 const CALLERS_PER_CONNECTION: usize = 8;
 const IN_FLIGHT: usize = CONNECTIONS * CALLERS_PER_CONNECTION;
-/// Calls per measured batch: a hundred per caller.
-const BATCH: usize = IN_FLIGHT * 100;
+/// Calls per measured batch: five hundred per caller.
+const BATCH: usize = IN_FLIGHT * 500;
 
 fn snapshot(i: usize) -> Snapshot {
     let now = Utc::now();
@@ -156,7 +156,7 @@ fn get_metrics(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("scaler");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.sample_size(20);
+    group.sample_size(10);
     for (name, call) in [
         ("GetMetrics/1000-workloads/64-in-flight", Call::GetMetrics),
         ("health-Check/64-in-flight", Call::HealthCheck),

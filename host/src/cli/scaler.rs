@@ -203,6 +203,7 @@ pub fn run(args: ScalerArgs) -> anyhow::Result<()> {
             args.refresh_interval,
             shutdown.clone(),
         ));
+        let router = crate::scaler::http_router(registry, cache.clone());
         let scaler = Scaler::new(
             Forecasts::Cache(cache),
             settings,
@@ -212,7 +213,6 @@ pub fn run(args: ScalerArgs) -> anyhow::Result<()> {
         );
         let mut servers = tokio::task::JoinSet::new();
         servers.spawn(serve_grpc(grpc, scaler, tls, shutdown.clone()));
-        let router = crate::scaler::http_router(registry);
         let stop = shutdown.clone();
         servers.spawn(async move {
             axum::serve(http, router)

@@ -352,15 +352,40 @@ impl ExternalScaler for Scaler {
     }
 }
 
-/// `/healthz` and `/metrics` for a scaler on its own.
-pub fn http_router(registry: prometheus::Registry) -> axum::Router {
-    use axum::http::header;
+/// `/healthz`, `/readyz` (a fetch of forecasts has succeeded) and
+/// `/metrics` for a scaler on its own.
+pub fn http_router(
+    registry: prometheus::Registry,
+    cache: Arc<source::ForecastCache>,
+) -> axum::Router {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
     use axum::routing::get;
     let registry = Arc::new(registry);
     axum::Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let filled = cache.is_filled();
+                async move {
+                    if filled {
+                        axum::Json(serde_json::json!({ "ready": true })).into_response()
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            axum::Json(serde_json::json!({
+                                "ready": false,
+                                "reason": "no forecasts fetched yet"
+                            })),
+                        )
+                            .into_response()
+                    }
+                }
+            }),
         )
         .route(
             "/metrics",

@@ -12,6 +12,7 @@
 //! brings the scaler back without anyone restarting it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,8 @@ pub struct ForecastCache {
     /// A std lock: held only to swap entries in or clone one out.
     snapshots: RwLock<HashMap<String, Arc<Snapshot>>>,
     changes: watch::Sender<u64>,
+    /// A fetch has succeeded since start-up.
+    filled: AtomicBool,
 }
 
 impl Default for ForecastCache {
@@ -74,11 +77,18 @@ impl Default for ForecastCache {
         Self {
             snapshots: RwLock::default(),
             changes: watch::Sender::new(0),
+            filled: AtomicBool::new(false),
         }
     }
 }
 
 impl ForecastCache {
+    /// Whether a fetch has succeeded since start-up: before that, every
+    /// answer would be UNAVAILABLE.
+    pub fn is_filled(&self) -> bool {
+        self.filled.load(Ordering::Relaxed)
+    }
+
     pub fn get(&self, workload: &str) -> Option<Arc<Snapshot>> {
         self.snapshots
             .read()
@@ -105,6 +115,7 @@ impl ForecastCache {
                 }
             }
         }
+        self.filled.store(true, Ordering::Relaxed);
         if changed {
             self.changes.send_modify(|n| *n += 1);
         }

@@ -333,3 +333,41 @@ fn the_forecaster_refuses_a_bad_config_file() {
     refuses(&["--config", file, "--workload", "x"], "remove --workload");
     refuses(&["--config", "/no/such/file.toml"], "/no/such/file.toml");
 }
+
+/// The README's main job: `kedastral run` with no flags but free ports logs
+/// replica decisions within seconds, then stops cleanly on SIGTERM.
+#[test]
+fn kedastral_run_logs_decisions_within_seconds() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let port = |l: std::net::TcpListener| l.local_addr().unwrap().port();
+    let http = port(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let grpc = port(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kedastral"))
+        .args(["run", "--listen", &format!("127.0.0.1:{http}")])
+        .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
+        .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let decision = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("decision") && l.contains("replicas_for_keda="));
+    let elapsed = started.elapsed();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let decision = decision.expect("a decision line");
+    assert!(decision.contains("workload=nasa"), "{decision}");
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    assert!(status.success(), "{status}: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}

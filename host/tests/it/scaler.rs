@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::services::{
-    ClientTls, Kedastral, Prometheus, WebSecurity, eventually, free_port, get, keda,
+    ClientTls, Kedastral, Prometheus, Redis, WebSecurity, eventually, free_port, get, keda,
 };
 
 /// The replicas the capacity plan implies for a lead window at `now`,
@@ -395,4 +395,63 @@ async fn stream_is_active_delivers_a_change() {
         run.log()
     );
     assert_eq!(answers[0]["end"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scaler_reads_forecasts_from_redis() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let redis = Redis::start().await;
+    let (url, addr) = (prometheus.url(), redis.addr());
+    let forecaster = Kedastral::start(&[
+        "--workload",
+        "nasa",
+        "--prom-url",
+        &url,
+        "--prom-query",
+        "nasa_requests",
+        "--step",
+        "1s",
+        "--window",
+        "1h",
+        "--horizon",
+        "30s",
+        "--interval",
+        "1s",
+        "--target-per-pod",
+        "0.3",
+        "--lead-time",
+        "10s",
+        "--storage",
+        "redis",
+        "--redis-addr",
+        &addr,
+    ])
+    .await;
+    forecaster.forecast("nasa").await;
+    let scaler = Kedastral::start_on(
+        "scaler",
+        free_port(),
+        &[
+            "--source",
+            "redis",
+            "--redis-addr",
+            &addr,
+            "--refresh-interval",
+            "200ms",
+        ],
+    )
+    .await;
+    let answers = eventually("an answer from Redis", Duration::from_secs(15), || async {
+        let answers = keda(
+            scaler.grpc_port,
+            &ClientTls::default(),
+            &[("workload", "nasa")],
+            &["metrics", "active"],
+        )
+        .await;
+        (answers[0]["ok"] == true).then_some(answers)
+    })
+    .await;
+    assert!(answers[0]["values"][0]["metricValue"].as_i64().unwrap() >= 1);
+    assert_eq!(answers[1]["result"], true);
 }
