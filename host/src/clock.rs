@@ -54,7 +54,9 @@ impl Clock {
     pub fn wall_duration(&self, d: Duration) -> Duration {
         match self.replay {
             None => d,
-            Some(r) => d.div_f64(r.speed),
+            // A timer of zero would panic; a millisecond is as fast as
+            // any replay needs.
+            Some(r) => d.div_f64(r.speed).max(Duration::from_millis(1)),
         }
     }
 }

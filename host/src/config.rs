@@ -107,8 +107,13 @@ pub mod defaults {
     pub const DOWN_MAX_PERCENT: f64 = 50.0;
     pub const PREWARM_WINDOW: &str = "0s";
     /// Stale after this many intervals (or steps, if longer) without a new
-    /// forecast origin.
-    pub const STALE_AFTER_INTERVALS: u32 = 3;
+    /// forecast origin: more than a lease takes to pass to another replica
+    /// (see `forecaster::LEASE_INTERVALS`) plus a cold start.
+    pub const STALE_AFTER_INTERVALS: u32 = 5;
+    /// Most history points a workload may keep (a week of 10-second steps).
+    pub const MAX_WINDOW_POINTS: u64 = 60_480;
+    /// Most forecast steps.
+    pub const MAX_HORIZON_STEPS: u64 = 10_080;
     /// Live error is measured this far ahead, or over the horizon if shorter.
     pub const LEAD_TIME: &str = "5m";
 }
@@ -236,6 +241,41 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
             ),
         ));
     }
+    let window_points = window.as_secs() / step.as_secs();
+    if window_points > defaults::MAX_WINDOW_POINTS {
+        return Err(invalid(
+            "window",
+            format!(
+                "{} of {} steps is {window_points} points; at most {} (use a longer step)",
+                show(window),
+                show(step),
+                defaults::MAX_WINDOW_POINTS
+            ),
+        ));
+    }
+    let horizon_steps = horizon.as_secs().div_ceil(step.as_secs());
+    if horizon_steps > defaults::MAX_HORIZON_STEPS {
+        return Err(invalid(
+            "horizon",
+            format!(
+                "{} of {} steps is {horizon_steps} steps; at most {}",
+                show(horizon),
+                show(step),
+                defaults::MAX_HORIZON_STEPS
+            ),
+        ));
+    }
+    if stale_after < interval + step {
+        return Err(invalid(
+            "stale-after",
+            format!(
+                "{} is shorter than an interval plus a step ({}): every forecast would go \
+                 stale before the next one",
+                show(stale_after),
+                show(interval + step)
+            ),
+        ));
+    }
     if step.as_secs() > u64::from(u32::MAX) {
         return Err(invalid("step", "is too long".into()));
     }
@@ -323,7 +363,7 @@ mod tests {
         assert_eq!(checkout.model, "baseline");
         assert_eq!(checkout.policy.headroom, 1.2);
         assert_eq!(checkout.policy.max_replicas, 0);
-        assert_eq!(checkout.stale_after, Duration::from_secs(180));
+        assert_eq!(checkout.stale_after, Duration::from_secs(300));
         assert_eq!(checkout.lead_steps(), 5);
     }
 
@@ -375,6 +415,12 @@ mod tests {
             ("lead-time = \"2h\"", "lead-time"),
             ("lead-time = \"30s\"", "lead-time"),
             ("stale-after = \"0s\"", "stale-after"),
+            ("stale-after = \"90s\"", "stale-after"),
+            ("step = \"1s\"\nwindow = \"1w\"", "window"),
+            (
+                "step = \"1s\"\nwindow = \"1h\"\nhorizon = \"1d\"",
+                "horizon",
+            ),
         ];
         for (extra, setting) in cases {
             match one(extra) {

@@ -501,9 +501,13 @@ pub async fn serve_until_shutdown(
         ended = servers.join_next() => ended,
     };
     shutdown.cancel();
-    if let Some(ended) = early {
-        ended.context("a server task failed")??;
-    }
+    // A server that failed is reported after the others have drained (and
+    // the forecaster has given its leases up).
+    let failure = match early {
+        Some(Ok(Ok(()))) | None => None,
+        Some(Ok(Err(e))) => Some(e),
+        Some(Err(e)) => Some(anyhow::Error::new(e).context("a server task failed")),
+    };
     let drained = tokio::time::timeout(deadline, async {
         for task in background {
             let _ = task.await;
@@ -519,5 +523,8 @@ pub async fn serve_until_shutdown(
         Ok(()) => tracing::info!("stopped"),
         Err(_) => tracing::warn!(?deadline, "shutdown deadline passed; exiting anyway"),
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

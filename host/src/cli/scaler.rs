@@ -154,7 +154,12 @@ pub async fn serve_grpc(
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<ExternalScalerServer<Scaler>>().await;
-    let mut server = Server::builder();
+    // Keepalives find connections whose peer vanished (a KEDA pod lost with
+    // its node), so their streams end instead of lingering.
+    let mut server = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_keepalive(Some(Duration::from_secs(60)));
     if let Some(tls) = tls {
         server = server
             .tls_config(tls)

@@ -45,8 +45,13 @@ pub const LIVE_ERROR_WINDOW: usize = 60;
 
 /// How long a replica holds a workload's lease without renewing it, in
 /// intervals: long enough to survive a slow tick, short enough that another
-/// replica takes over within a few intervals of the holder dying.
-pub const LEASE_INTERVALS: u32 = 3;
+/// replica takes over (at its next tick, with a cold start) well before the
+/// last forecast goes stale (by default after 5 intervals).
+pub const LEASE_INTERVALS: u32 = 2;
+
+/// Collections that may run at once, so thousands of workloads starting
+/// together do not all query Prometheus in the same instant.
+pub const COLLECT_SLOTS: usize = 32;
 
 /// What went wrong, for the API.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -250,6 +255,7 @@ impl Forecaster {
             clock: parts.clock,
         });
         let slots = Arc::new(Semaphore::new(parts.model_slots.max(1)));
+        let collect_slots = Arc::new(Semaphore::new(COLLECT_SLOTS));
         let mut pools: HashMap<String, Arc<ModelPool>> = HashMap::new();
         let mut runners = Vec::with_capacity(parts.workloads.len());
         for config in parts.workloads {
@@ -305,7 +311,10 @@ impl Forecaster {
                 pool,
                 parts.source.clone(),
                 parts.redis.clone(),
-                slots.clone(),
+                Slots {
+                    model: slots.clone(),
+                    collect: collect_slots.clone(),
+                },
                 shared.clone(),
             ));
         }
@@ -344,6 +353,13 @@ impl Forecaster {
             self.runners.push(done.expect("a tick does not panic"));
         }
     }
+}
+
+/// Limits shared by every workload.
+#[derive(Clone)]
+pub(crate) struct Slots {
+    pub model: Arc<Semaphore>,
+    pub collect: Arc<Semaphore>,
 }
 
 /// A workload's lease lasts this long without renewal.

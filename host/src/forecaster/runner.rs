@@ -6,13 +6,12 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use prometheus::HistogramVec;
-use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::pool::ModelPool;
 use super::window::HistoryWindow;
-use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, lease_ttl};
+use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, Slots, lease_ttl};
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
@@ -27,7 +26,7 @@ pub struct Runner {
     pool: Arc<ModelPool>,
     source: Source,
     redis: Option<RedisStore>,
-    slots: Arc<Semaphore>,
+    slots: Slots,
     shared: Arc<Shared>,
     window: HistoryWindow,
     tracker: LiveErrorTracker,
@@ -50,7 +49,7 @@ impl Runner {
         pool: Arc<ModelPool>,
         source: Source,
         redis: Option<RedisStore>,
-        slots: Arc<Semaphore>,
+        slots: Slots,
         shared: Arc<Shared>,
     ) -> Self {
         let mut levels = DEFAULT_LEVELS.to_vec();
@@ -93,24 +92,37 @@ impl Runner {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// Ticks every interval, the first at once, until `shutdown`.
+    /// Ticks at once (the warm start), then every interval, until
+    /// `shutdown`; then gives up the lease.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let clock = self.shared.clock;
-        let mut ticker = tokio::time::interval(clock.wall_duration(self.config.interval));
+        let period = clock.wall_duration(self.config.interval);
+        // Later ticks are spread over the interval by the workload's name,
+        // so a thousand workloads do not all query at the same instant.
+        let phase = period.mul_f64(phase_of(&self.config.name));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
         // After a tick longer than the interval, wait a whole interval
         // rather than catch up with a burst of ticks.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
+            if !first {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+            }
+            first = false;
+            // Shutdown cuts a tick short (a slow Prometheus, a queue for a
+            // model slot), so the lease is given up within the deadline.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = ticker.tick() => {}
+                _ = self.tick(clock.now()) => {}
             }
-            // A tick is not cut short by shutdown: it ends within the
-            // collection timeout and the model deadline.
-            self.tick(clock.now()).await;
         }
-        if self.holds_lease
-            && let Some(redis) = &self.redis
+        // Given up even if the last renewal looked failed: Redis checks
+        // that this replica is the holder.
+        if let Some(redis) = &self.redis
             && let Err(e) = redis.release_lease(&self.config.name).await
         {
             tracing::warn!(workload = %self.config.name, error = %e, "could not release the lease");
@@ -123,11 +135,41 @@ impl Runner {
         let computing = self.take_lease().await;
         if computing {
             self.compute(now).await;
+            self.save().await;
+            self.give_up_if_failing(now).await;
         } else {
+            // Only a computing replica writes; what it followed is already
+            // in Redis.
+            self.unsaved = false;
             self.follow().await;
         }
-        self.save().await;
         self.finish_tick(now, computing);
+    }
+
+    /// A holder that failed to compute and has nothing fresh gives its lease
+    /// up, so a replica that can reach the data takes the workload over
+    /// instead of everyone serving a stale forecast.
+    async fn give_up_if_failing(&mut self, now: DateTime<Utc>) {
+        let Some(redis) = &self.redis else { return };
+        let computed = !self
+            .failures
+            .iter()
+            .any(|f| matches!(f.component, "collect" | "model" | "capacity"));
+        let half = self.config.stale_after / 2;
+        let fresh = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| !s.is_stale(now, half));
+        if computed || fresh || !self.holds_lease {
+            return;
+        }
+        match redis.release_lease(&self.config.name).await {
+            Ok(()) => {
+                tracing::warn!(workload = %self.config.name, "cannot compute a fresh forecast; lease given up for another replica");
+                self.holds_lease = false;
+            }
+            Err(e) => self.fail("store", e.metric_label(), e.to_string()),
+        }
     }
 
     /// Whether this replica computes the workload this tick.
@@ -245,13 +287,22 @@ impl Runner {
         let step = i64::from(self.config.step_seconds());
         let end = now.timestamp().div_euclid(step) * step;
         let span = (self.config.window_points() as i64 - 1) * step;
+        // The newest point held is asked for again: Prometheus may have
+        // answered it from a partial scrape or an old evaluation last time.
         let start = match self.window.last_time() {
-            Some(last) if last >= end - span => last + step,
+            Some(last) if last >= end - span => last,
             _ => end - span,
         };
         if start > end {
             return Some(false);
         }
+        let slot = self
+            .slots
+            .collect
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let before = self.window.last_time();
         let started = Instant::now();
         let fetched = self
@@ -263,6 +314,7 @@ impl Runner {
                 self.config.step_seconds(),
             )
             .await;
+        drop(slot);
         self.timed(|m| &m.collect_seconds, started);
         let samples = match fetched {
             Ok(s) => s,
@@ -284,6 +336,22 @@ impl Runner {
             return None;
         }
         self.window.merge(&samples);
+        if let Some(last) = self.window.last_time()
+            && last < end - 2 * step
+        {
+            // Not fatal (the last forecast stands until stale), but say why
+            // it is ageing: a query that returns nothing, as a rate over
+            // series that vanished when the workload scaled to zero does.
+            self.fail(
+                "collect",
+                "no_data",
+                format!(
+                    "no sample since {}; the query returns nothing for later times \
+                     (append `or vector(0)` to keep a series when there is no load)",
+                    show_time(last)
+                ),
+            );
+        }
         for &(time, value) in &samples {
             self.tracker
                 .observe(time, value, self.config.step_seconds());
@@ -308,6 +376,7 @@ impl Runner {
         let started = Instant::now();
         let permit = self
             .slots
+            .model
             .clone()
             .acquire_owned()
             .await
@@ -342,7 +411,11 @@ impl Runner {
             return;
         };
         match redis.put(snapshot).await {
-            Ok(()) => {
+            Ok(false) => {
+                tracing::debug!(workload = %self.config.name, "another replica holds the lease; snapshot not written");
+                self.unsaved = false;
+            }
+            Ok(true) => {
                 if self.failing {
                     tracing::info!(workload = %self.config.name, "snapshot written to Redis again");
                 }
@@ -454,6 +527,15 @@ impl Runner {
             }
         });
     }
+}
+
+/// Where in the interval a workload's ticks fall, in [0, 1): a hash of its
+/// name, so the spread is the same at every start.
+fn phase_of(name: &str) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    (hasher.finish() % 10_000) as f64 / 10_000.0
 }
 
 fn show_time(t: i64) -> String {

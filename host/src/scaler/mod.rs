@@ -282,24 +282,21 @@ impl ExternalScaler for Scaler {
                     changed = changes.changed() => if changed.is_err() { break },
                     _ = recheck.tick() => {}
                 }
-                match scaler.evaluate(&reference) {
+                let message = match scaler.evaluate(&reference) {
                     Ok((_, d)) if d.active != last => {
                         last = d.active;
                         tracing::debug!(%workload, active = last, "activity changed");
-                        if tx
-                            .send(Ok(IsActiveResponse { result: last }))
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
+                        Ok(IsActiveResponse { result: last })
                     }
-                    Ok(_) => {}
-                    Err(status) => {
-                        // KEDA reopens a stream that ends; the error says why.
-                        let _ = tx.send(Err(status)).await;
-                        break;
-                    }
+                    Ok(_) => continue,
+                    // KEDA reopens a stream that ends; the error says why.
+                    Err(status) => Err(status),
+                };
+                let ends = message.is_err();
+                // A reader that stopped reading must not hold up shutdown.
+                tokio::select! {
+                    _ = scaler.shutdown.cancelled() => break,
+                    sent = tx.send(message) => if sent.is_err() || ends { break },
                 }
             }
         });

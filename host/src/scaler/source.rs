@@ -105,9 +105,11 @@ impl ForecastCache {
         {
             let mut map = self.snapshots.write().expect("cache lock");
             for snapshot in fetched {
+                // Only newer: behind a Service of several forecasters, or
+                // with one lagging, an older snapshot must not win.
                 let newer = map.get(&snapshot.workload).is_none_or(|old| {
-                    (old.generated_at, old.computed_at)
-                        != (snapshot.generated_at, snapshot.computed_at)
+                    (snapshot.generated_at, snapshot.computed_at)
+                        > (old.generated_at, old.computed_at)
                 });
                 if newer {
                     map.insert(snapshot.workload.clone(), Arc::new(snapshot));
@@ -270,13 +272,24 @@ impl RedisStore {
     pub async fn all_snapshots(&self) -> Result<Vec<Snapshot>, crate::store::redis::StoreError> {
         let mut c = self.connection();
         let mut keys: Vec<String> = Vec::new();
-        {
-            let mut iter: redis::AsyncIter<String> = c
-                .scan_match(format!("{}*", RedisStore::snapshot_key("")))
+        let pattern = format!("{}*", RedisStore::snapshot_key(""));
+        // A thousand keys per SCAN: a shared Redis with millions of other
+        // keys still takes few round trips.
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut c)
                 .await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
+            keys.extend(batch);
+            if next == 0 {
+                break;
             }
+            cursor = next;
         }
         let mut out = Vec::with_capacity(keys.len());
         // MGET in batches: one round trip per thousand workloads.
@@ -291,5 +304,52 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ModelRef;
+    use chrono::DateTime;
+
+    fn snapshot(workload: &str, origin: i64) -> Snapshot {
+        let at = DateTime::from_timestamp(origin, 0).unwrap();
+        Snapshot {
+            workload: workload.into(),
+            metric: workload.into(),
+            model: ModelRef {
+                name: "m".into(),
+                version: "1".into(),
+            },
+            generated_at: at,
+            computed_at: at,
+            step_seconds: 60,
+            horizon: 1,
+            values: vec![1.0],
+            quantiles: vec![],
+            desired_replicas: vec![1],
+            last_observed: None,
+            reactive_replicas: None,
+            stale_after_seconds: 300,
+            lead_time_seconds: 60,
+        }
+    }
+
+    #[test]
+    fn only_newer_snapshots_replace_and_absent_ones_are_kept() {
+        let cache = ForecastCache::default();
+        assert!(!cache.is_filled());
+        let changes = cache.changes.subscribe();
+        cache.absorb(vec![snapshot("a", 1_000), snapshot("b", 1_000)]);
+        assert!(cache.is_filled());
+        assert!(changes.has_changed().unwrap());
+        // An older answer (a lagging replica behind the same Service) loses.
+        cache.absorb(vec![snapshot("a", 940)]);
+        assert_eq!(cache.get("a").unwrap().generated_at.timestamp(), 1_000);
+        cache.absorb(vec![snapshot("a", 1_060)]);
+        assert_eq!(cache.get("a").unwrap().generated_at.timestamp(), 1_060);
+        // A fetch without `b` does not forget it: it ages out by itself.
+        assert!(cache.get("b").is_some());
     }
 }

@@ -81,6 +81,19 @@ end
 return 0
 ";
 
+/// Writes a snapshot (KEYS[2], value ARGV[2], expiry ARGV[3] ms) only if
+/// this replica (ARGV[1]) holds the lease (KEYS[1]) or nobody does (Redis
+/// was away and every replica computed for itself); answers 1 if written.
+/// A replica that lost its lease mid-tick cannot overwrite its successor.
+const PUT: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
 /// Deletes the lease only if this replica holds it.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -97,6 +110,7 @@ pub struct RedisStore {
     replica: String,
     acquire: Script,
     release: Script,
+    put: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -152,6 +166,7 @@ impl RedisStore {
             replica,
             acquire: Script::new(ACQUIRE),
             release: Script::new(RELEASE),
+            put: Script::new(PUT),
         })
     }
 
@@ -179,16 +194,23 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn put(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+    /// Writes the snapshot unless another replica holds the workload's
+    /// lease; true when written.
+    pub async fn put(&self, snapshot: &Snapshot) -> Result<bool, StoreError> {
         let mut c = self.connection.clone();
-        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
-        c.pset_ex::<_, _, ()>(
-            Self::snapshot_key(&snapshot.workload),
-            snapshot.to_stored_json(),
-            ttl_ms,
-        )
-        .await?;
-        Ok(())
+        let ttl_ms = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let written: i64 = self
+            .put
+            .key(Self::lease_key(&snapshot.workload))
+            .key(Self::snapshot_key(&snapshot.workload))
+            .arg(&self.replica)
+            .arg(snapshot.to_stored_json())
+            .arg(ttl_ms)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(written == 1)
     }
 
     pub async fn get(&self, workload: &str) -> Result<Option<Snapshot>, StoreError> {

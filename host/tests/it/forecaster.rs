@@ -69,7 +69,7 @@ async fn warm_start_forecasts_on_the_first_tick_from_the_right_points() {
     // tick runs during the test.
     let forecaster = Forecaster::start(&nasa_flags(
         &url,
-        &["--window", "4h", "--interval", "1h", "--stale-after", "1h"],
+        &["--window", "4h", "--interval", "1h", "--stale-after", "2h"],
     ))
     .await;
     let body = forecaster.forecast("nasa").await;
@@ -565,4 +565,64 @@ async fn a_hostile_model_is_stopped_while_other_workloads_are_served() {
     )
     .await;
     assert_eq!(later["lastError"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_cannot_reach_prometheus_hands_the_workload_over() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let redis = Redis::start().await;
+    let addr = redis.addr();
+    let good_url = prometheus.url();
+    // Nothing listens on the blind replica's Prometheus address.
+    let blind_url = format!("http://127.0.0.1:{}", crate::services::free_port());
+    let replica = |url: String, id: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut flags = nasa_flags(&url, &["--window", "1h", "--interval", "1s"]);
+            flags.extend([
+                "--storage",
+                "redis",
+                "--redis-addr",
+                &addr,
+                "--replica-id",
+                id,
+            ]);
+            Forecaster::start(&flags).await
+        }
+    };
+    // The blind replica starts first: it takes the lease, cannot collect,
+    // and gives the lease up again.
+    let blind = replica(blind_url, "blind").await;
+    eventually(
+        "the blind replica to give up",
+        Duration::from_secs(10),
+        || async { blind.log().contains("lease given up").then_some(()) },
+    )
+    .await;
+    let sighted = replica(good_url, "sighted").await;
+    eventually(
+        "the sighted replica to take over",
+        Duration::from_secs(15),
+        || async {
+            (redis.get("kedastral:lease:nasa").await.as_deref() == Some("sighted")).then_some(())
+        },
+    )
+    .await;
+    // Both serve the sighted replica's fresh forecast.
+    for forecaster in [&sighted, &blind] {
+        let current = forecaster.url("/forecast/current?workload=nasa");
+        eventually(
+            "a fresh forecast on every replica",
+            Duration::from_secs(15),
+            || async {
+                let (status, body) = get(&current).await?;
+                (status == 200 && body["stale"] == false).then_some(())
+            },
+        )
+        .await;
+    }
+    let (_, body) = get(&blind.url("/forecast/current?workload=nasa"))
+        .await
+        .unwrap();
+    assert_eq!(body["computedHere"], false, "{body}");
 }
