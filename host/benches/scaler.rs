@@ -126,7 +126,7 @@ fn get_metrics(c: &mut Criterion) {
         .unwrap();
     let cache = Arc::new(ForecastCache::default());
     cache.absorb((0..WORKLOADS).map(snapshot).collect());
-    let registry = prometheus::Registry::new();
+    let registry = kedastral::telemetry::NamedRegistry::default();
     let scaler = Scaler::new(
         Forecasts::Cache(cache),
         ScalerSettings::default(),

@@ -5,9 +5,48 @@
 //! depend on the clock (forecast age, staleness) are set when `/metrics` is
 //! scraped, so they are never older than the scrape.
 
+use std::sync::{Arc, Mutex};
+
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
+
+/// A Prometheus registry that remembers every name registered in it:
+/// `gather` leaves out vectors with no series yet, and a dashboard or an
+/// alert may refer to any of them.
+#[derive(Clone, Default)]
+pub struct NamedRegistry {
+    registry: Registry,
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+impl NamedRegistry {
+    /// Registers `collector`; a name registered twice is a programming error.
+    pub fn register<C: Collector + Clone + 'static>(&self, collector: &C) {
+        let mut names = self.names.lock().expect("names lock");
+        names.extend(collector.desc().iter().map(|d| d.fq_name.clone()));
+        self.registry
+            .register(Box::new(collector.clone()))
+            .expect("unique metric");
+    }
+
+    /// Every metric family registered, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = self.names.lock().expect("names lock").clone();
+        names.sort();
+        names
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
 
 /// Buckets for collection, model and planning times: 100 µs to 10 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -17,7 +56,7 @@ const SECONDS_BUCKETS: &[f64] = &[
 
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Registry,
+    registry: NamedRegistry,
     /// The point forecast for the next step.
     pub predicted_value: GaugeVec,
     /// Each quantile band for the next step.
@@ -44,12 +83,10 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let registry = NamedRegistry::default();
         let gauge = |name: &str, help: &str, labels: &[&str]| {
             let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
+            registry.register(&g);
             g
         };
         let histogram = |name: &str, help: &str, labels: &[&str]| {
@@ -58,9 +95,7 @@ impl Metrics {
                 labels,
             )
             .expect("valid metric");
-            registry
-                .register(Box::new(h.clone()))
-                .expect("unique metric");
+            registry.register(&h);
             h
         };
         let wm = &["workload", "model"];
@@ -72,9 +107,7 @@ impl Metrics {
             &["workload", "model", "component", "reason"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(errors_total.clone()))
-            .expect("unique metric");
+        registry.register(&errors_total);
         Self {
             predicted_value: gauge(
                 "kedastral_predicted_value",
@@ -163,7 +196,7 @@ impl Metrics {
 
     /// The registry, for other parts of the process (the scaler in
     /// `kedastral run`) to add their metrics to.
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &NamedRegistry {
         &self.registry
     }
 
@@ -176,7 +209,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn encode(&self) -> String {
-        encode(&self.registry)
+        self.registry.encode()
     }
 }
 
@@ -184,13 +217,4 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// `registry` in the text exposition format.
-pub fn encode(registry: &Registry) -> String {
-    let mut out = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut out)
-        .expect("text encoding into a Vec cannot fail");
-    String::from_utf8(out).expect("the text format is UTF-8")
 }

@@ -191,7 +191,7 @@ pub fn run(args: ScalerArgs) -> anyhow::Result<()> {
         let grpc = bind("--grpc-listen", &args.grpc.grpc_listen).await?;
         let http = bind("--listen", &args.listen).await?;
         let shutdown = shutdown_on_signals()?;
-        let registry = prometheus::Registry::new();
+        let registry = crate::telemetry::NamedRegistry::default();
         let metrics = ScalerMetrics::register(&registry);
         let cache = Arc::new(ForecastCache::default());
         tracing::info!(

@@ -1,7 +1,9 @@
 //! The scaler's Prometheus metrics. In `kedastral run` they join the
 //! forecaster's registry, so one `/metrics` shows both.
 
-use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts};
+
+use crate::telemetry::NamedRegistry;
 
 /// gRPC answers are in-memory lookups: 10 µs to 1 s.
 const RPC_BUCKETS: &[f64] = &[
@@ -20,10 +22,7 @@ pub struct ScalerMetrics {
 
 impl ScalerMetrics {
     /// Registers the scaler's metrics in `registry`.
-    pub fn register(registry: &Registry) -> Self {
-        let add = |c: Box<dyn prometheus::core::Collector>| {
-            registry.register(c).expect("unique metric");
-        };
+    pub fn register(registry: &NamedRegistry) -> Self {
         let replicas_returned = GaugeVec::new(
             Opts::new(
                 "kedastral_scaler_desired_replicas_returned",
@@ -73,12 +72,12 @@ impl ScalerMetrics {
             &["workload", "reason"],
         )
         .expect("valid metric");
-        add(Box::new(replicas_returned.clone()));
-        add(Box::new(age_seen_seconds.clone()));
-        add(Box::new(fetch_seconds.clone()));
-        add(Box::new(fetch_errors.clone()));
-        add(Box::new(rpc_seconds.clone()));
-        add(Box::new(unavailable.clone()));
+        registry.register(&replicas_returned);
+        registry.register(&age_seen_seconds);
+        registry.register(&fetch_seconds);
+        registry.register(&fetch_errors);
+        registry.register(&rpc_seconds);
+        registry.register(&unavailable);
         Self {
             replicas_returned,
             age_seen_seconds,

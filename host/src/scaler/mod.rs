@@ -352,7 +352,7 @@ impl ExternalScaler for Scaler {
 /// `/healthz`, `/readyz` (a fetch of forecasts has succeeded) and
 /// `/metrics` for a scaler on its own.
 pub fn http_router(
-    registry: prometheus::Registry,
+    registry: crate::telemetry::NamedRegistry,
     cache: Arc<source::ForecastCache>,
 ) -> axum::Router {
     use axum::http::{StatusCode, header};
@@ -394,7 +394,7 @@ pub fn http_router(
                             header::CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8",
                         )],
-                        crate::telemetry::encode(&registry),
+                        registry.encode(),
                     )
                 }
             }),

@@ -4,6 +4,7 @@
 
 mod cli;
 mod contract;
+mod deploy;
 mod forecaster;
 mod hostile;
 mod scaler;
