@@ -41,6 +41,11 @@ pub struct ForecasterArgs {
     #[arg(long, env = "KEDASTRAL_MODEL_SLOTS")]
     pub model_slots: Option<usize>,
 
+    /// Check the configuration (workloads, models and their parameters,
+    /// Prometheus and Redis settings) and exit without starting.
+    #[arg(long)]
+    pub check: bool,
+
     /// Longest wait, after SIGTERM or SIGINT, for ticks in flight and HTTP
     /// requests to finish.
     #[arg(long, env = "KEDASTRAL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -470,6 +475,10 @@ pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
     let description = source.describe();
     let count = workloads.len();
     let forecaster = args.build(workloads, source, Clock::wall())?;
+    if args.check {
+        println!("configuration is valid: {count} workload(s), source {description}");
+        return Ok(());
+    }
     tokio.block_on(async move {
         let listener = bind("--listen", &args.listen).await?;
         let shutdown = shutdown_on_signals()?;

@@ -371,3 +371,26 @@ fn kedastral_run_logs_decisions_within_seconds() {
     assert!(status.success(), "{status}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+#[test]
+fn forecaster_check_validates_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workloads.toml");
+    std::fs::write(
+        &path,
+        "[[workload]]\nname = \"w\"\nprom-query = \"up\"\ntarget-per-pod = 10\nmodel = \"arima\"\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let out = stdout_of(&["forecaster", "--config", file, "--check"]);
+    assert!(
+        out.contains("configuration is valid: 1 workload(s)"),
+        "{out}"
+    );
+    std::fs::write(
+        &path,
+        "[[workload]]\nname = \"w\"\nprom-query = \"up\"\ntarget-per-pod = 10\nparams = { nope = \"1\" }\n",
+    )
+    .unwrap();
+    refuses(&["--config", file, "--check"], "param `nope`");
+}
