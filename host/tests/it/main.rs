@@ -5,6 +5,7 @@
 mod cli;
 mod contract;
 mod deploy;
+mod examples;
 mod forecaster;
 mod hostile;
 mod scaler;

@@ -1,0 +1,126 @@
+//! The bring-your-own-model examples, built as their READMEs say and run
+//! through the `kedastral` binary as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support;
+
+fn kedastral(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kedastral"))
+        .args(args)
+        .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
+        .output()
+        .expect("running kedastral");
+    assert!(
+        out.status.success(),
+        "kedastral {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kedastral"))
+        .args(args)
+        .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
+        .output()
+        .expect("running kedastral");
+    assert!(!out.status.success(), "kedastral {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A forecast of `horizon` steps from `model`: every value finite.
+fn check_forecast(model: &Path, horizon: usize, params: &[&str]) {
+    let mut args = vec![
+        "forecast",
+        "--model",
+        model.to_str().unwrap(),
+        "--horizon",
+        "12",
+        "--format",
+        "json",
+    ];
+    for p in params {
+        args.extend(["--param", p]);
+    }
+    let out: serde_json::Value = serde_json::from_str(&kedastral(&args)).unwrap();
+    let values = out["values"].as_array().unwrap();
+    assert_eq!(values.len(), horizon);
+    assert!(
+        values
+            .iter()
+            .all(|v| v.as_f64().is_some_and(f64::is_finite)),
+        "{out}"
+    );
+    assert_eq!(out["quantiles"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn the_rust_example_builds_and_forecasts() {
+    let wasm = support::fixture("kedastral-example-window");
+    let info = kedastral(&["model", "inspect", wasm.to_str().unwrap()]);
+    assert!(info.contains("level"), "{info}");
+    check_forecast(&wasm, 12, &["level=0.9"]);
+}
+
+/// componentize-py, from PyPI (`.ci/run` installs it).
+fn componentize_py() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("componentize-py"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("componentize-py is not installed: pip install componentize-py==0.25.1")
+    })
+}
+
+#[test]
+fn the_python_example_builds_and_forecasts() {
+    let root = support::workspace();
+    let out = tempfile::tempdir().unwrap();
+    let wasm = out.path().join("python-holt.wasm");
+    // The README's command.
+    let status = Command::new(componentize_py())
+        .current_dir(root)
+        .args([
+            "-d",
+            "wit/forecast-0.1.0",
+            "-w",
+            "forecast-model",
+            "componentize",
+        ])
+        .args(["-p", "examples/models/python-holt", "app", "-o"])
+        .arg(&wasm)
+        .status()
+        .unwrap();
+    assert!(status.success(), "componentize-py failed");
+    let info = kedastral(&[
+        "model",
+        "inspect",
+        wasm.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["name"], "python-holt", "{info}");
+    assert_eq!(info["params"].as_array().unwrap().len(), 3);
+    check_forecast(&wasm, 12, &["alpha=0.5"]);
+    let error = refused(&[
+        "forecast",
+        "--model",
+        wasm.to_str().unwrap(),
+        "--param",
+        "gamma=1",
+    ]);
+    assert!(error.contains("unknown parameter `gamma`"), "{error}");
+    let error = refused(&[
+        "forecast",
+        "--model",
+        wasm.to_str().unwrap(),
+        "--param",
+        "alpha=7",
+    ]);
+    assert!(error.contains("alpha: 7"), "{error}");
+}
