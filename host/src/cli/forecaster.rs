@@ -112,11 +112,12 @@ pub struct WorkloadArgs {
     /// Plan each step for the largest load this far ahead [default: 0s].
     #[arg(long, env = "KEDASTRAL_PREWARM_WINDOW")]
     pub prewarm_window: Option<String>,
-    /// A forecast whose origin is older than this is stale [default: 3
-    /// intervals, or 3 steps if longer].
+    /// A forecast whose origin is older than this is stale; at least an
+    /// interval plus a step [default: 5 intervals, or 5 steps if longer].
     #[arg(long, env = "KEDASTRAL_STALE_AFTER")]
     pub stale_after: Option<String>,
-    /// How far ahead live forecast error is measured [default: 5m, or the
+    /// How far ahead live forecast error is measured, and the scaler's
+    /// window for this workload unless it sets its own [default: 5m, or the
     /// horizon if shorter].
     #[arg(long, env = "KEDASTRAL_LEAD_TIME")]
     pub lead_time: Option<String>,

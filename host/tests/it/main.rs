@@ -5,6 +5,7 @@
 mod cli;
 mod contract;
 mod deploy;
+mod docs;
 mod examples;
 mod forecaster;
 mod hostile;

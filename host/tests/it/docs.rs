@@ -1,0 +1,119 @@
+//! docs/configuration.md is generated from the command line's own
+//! definition, and this test fails when the two differ. To regenerate it
+//! after changing a flag:
+//!
+//!     KEDASTRAL_WRITE_DOCS=1 cargo test -p kedastral --test it docs::
+use clap::CommandFactory;
+use kedastral::cli::Cli;
+
+use crate::support;
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// One table per command: flag, environment variable, default, description.
+fn reference() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Every flag of every `kedastral` command, with the environment variable that sets it and its\n\
+         default. Flags override environment variables; a workload in a `--config` file takes the\n\
+         same settings as keys (see the README's \"Workloads\" table). This file is generated from\n\
+         the command line's definition and checked against it by the tests\n\
+         (`KEDASTRAL_WRITE_DOCS=1 cargo test -p kedastral --test it docs::` rewrites it).\n",
+    );
+    let cli = Cli::command();
+    let global: Vec<&clap::Arg> = cli.get_arguments().filter(|a| a.is_global_set()).collect();
+    for command in cli.get_subcommands() {
+        let mut commands = vec![(command.get_name().to_owned(), command)];
+        for sub in command.get_subcommands() {
+            commands.push((format!("{} {}", command.get_name(), sub.get_name()), sub));
+        }
+        for (name, command) in commands {
+            if command.has_subcommands() {
+                continue;
+            }
+            let about = command
+                .get_about()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            out.push_str(&format!("\n## `kedastral {name}`\n\n{}\n\n", cell(&about)));
+            out.push_str("| flag | environment | default | |\n|---|---|---|---|\n");
+            let args = command.get_arguments().chain(global.iter().copied());
+            for arg in args {
+                let Some(long) = arg.get_long() else {
+                    // A positional argument.
+                    out.push_str(&format!(
+                        "| `<{}>` | | | {} |\n",
+                        arg.get_id(),
+                        cell(&arg.get_help().map(|h| h.to_string()).unwrap_or_default())
+                    ));
+                    continue;
+                };
+                if long == "help" || long == "version" {
+                    continue;
+                }
+                let env = arg
+                    .get_env()
+                    .map(|e| format!("`{}`", e.to_string_lossy()))
+                    .unwrap_or_default();
+                let default: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                let default = if default.is_empty() {
+                    String::new()
+                } else {
+                    format!("`{}`", default.join(","))
+                };
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                out.push_str(&format!(
+                    "| `--{long}` | {env} | {default} | {} |\n",
+                    cell(&help)
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_configuration_reference_matches_the_command_line() {
+    let path = support::workspace().join("docs/configuration.md");
+    let generated = reference();
+    if std::env::var_os("KEDASTRAL_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        written == generated,
+        "docs/configuration.md differs from the command line; regenerate it with \
+         KEDASTRAL_WRITE_DOCS=1 cargo test -p kedastral --test it docs::"
+    );
+}
+
+#[test]
+fn every_flag_has_an_environment_variable() {
+    let cli = Cli::command();
+    let mut missing = Vec::new();
+    let mut stack: Vec<&clap::Command> = vec![&cli];
+    while let Some(command) = stack.pop() {
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            // Repeated key=value pairs (`--param`) and one-off actions have
+            // no single value for a variable to hold.
+            if ["help", "version", "param", "check"].contains(&long) {
+                continue;
+            }
+            if arg.get_env().is_none() {
+                missing.push(format!("{} --{long}", command.get_name()));
+            }
+        }
+        stack.extend(command.get_subcommands());
+    }
+    assert!(
+        missing.is_empty(),
+        "flags without an environment variable: {missing:?}"
+    );
+}
