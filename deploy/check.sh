@@ -42,6 +42,9 @@ echo "== manifests and examples"
 python3 deploy/validate.py deploy/kubernetes examples/keda
 check_config deploy/kubernetes/base/workloads.yaml
 
+echo "== alerting rules"
+promtool check rules deploy/prometheus/kedastral-alerts.yaml
+
 echo "== Helm chart ($("$helm" version --short))"
 for values in deploy/helm/ci/*.yaml; do
     echo "-- $values"

@@ -1,5 +1,5 @@
-//! What ships beside the binary agrees with it: the Grafana dashboard asks
-//! only for metrics the code exports.
+//! What ships beside the binary agrees with it: the Grafana dashboard and
+//! the alerting rules ask only for metrics the code exports.
 
 use std::collections::BTreeSet;
 
@@ -84,6 +84,23 @@ fn the_dashboard_uses_only_exported_metrics() {
     for panel in panels {
         let targets = panel["targets"].as_array().map_or(0, Vec::len);
         assert!(targets > 0, "panel `{}` has no query", panel["title"]);
+    }
+}
+
+#[test]
+fn the_alerts_use_only_exported_metrics() {
+    let path = support::workspace().join("deploy/prometheus/kedastral-alerts.yaml");
+    let rules = std::fs::read_to_string(&path).unwrap();
+    let metrics = Metrics::new();
+    ScalerMetrics::register(metrics.registry());
+    let exported: BTreeSet<String> = metrics.registry().names().into_iter().collect();
+    let used = metric_names(&rules);
+    assert!(used.len() >= 7, "{used:?}");
+    for name in used {
+        assert!(
+            exported.contains(&name),
+            "an alert uses `{name}`, which Kedastral does not export"
+        );
     }
 }
 
