@@ -6,6 +6,7 @@
 pub mod forecaster;
 pub mod run;
 pub mod scaler;
+pub mod template;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -90,6 +91,22 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
+    /// Start a model project (Rust or Python) that builds into a component
+    /// as it is.
+    New {
+        /// Directory to create.
+        dir: PathBuf,
+        #[arg(
+            long,
+            env = "KEDASTRAL_MODEL_LANGUAGE",
+            value_enum,
+            default_value = "rust"
+        )]
+        language: template::Language,
+        /// Model name [default: the directory's name].
+        #[arg(long, env = "KEDASTRAL_MODEL_NAME")]
+        name: Option<String>,
+    },
     /// Print what a model component says about itself.
     Inspect {
         /// A built-in model name or a path to a .wasm component.
@@ -295,6 +312,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(*args),
         Command::Forecast(args) => forecast(args),
         Command::Backtest(args) => run_backtest(args),
+        Command::Model(ModelCommand::New {
+            dir,
+            language,
+            name,
+        }) => {
+            let files = template::new_model(&dir, language, name.as_deref())?;
+            for f in &files {
+                println!("wrote {}", f.display());
+            }
+            println!("next: see {}", dir.join("README.md").display());
+            Ok(())
+        }
         Command::Model(ModelCommand::Inspect {
             model,
             format,

@@ -124,3 +124,63 @@ fn the_python_example_builds_and_forecasts() {
     ]);
     assert!(error.contains("alpha: 7"), "{error}");
 }
+
+#[test]
+fn model_new_starts_projects_that_build_and_forecast() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let python = dir.path().join("py-model");
+    kedastral(&[
+        "model",
+        "new",
+        python.to_str().unwrap(),
+        "--language",
+        "python",
+    ]);
+    let status = Command::new(componentize_py())
+        .current_dir(&python)
+        .args([
+            "-d",
+            "wit",
+            "-w",
+            "forecast-model",
+            "componentize",
+            "app",
+            "-o",
+        ])
+        .arg("py_model.wasm")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the Python template did not build");
+    check_forecast(&python.join("py_model.wasm"), 12, &["window=600"]);
+
+    let rust = dir.path().join("rs-model");
+    kedastral(&["model", "new", rust.to_str().unwrap()]);
+    // The template's README command, in a project of its own: the outer
+    // build's flags and wrappers must not leak into it.
+    let out = Command::new(env!("CARGO"))
+        .current_dir(&rust)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_RUSTC_WRAPPER")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the Rust template did not build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = rust.join("target/wasm32-wasip2/release/rs_model.wasm");
+    check_forecast(&wasm, 12, &["window=600"]);
+    let error = refused(&[
+        "forecast",
+        "--model",
+        wasm.to_str().unwrap(),
+        "--param",
+        "nope=1",
+    ]);
+    assert!(error.contains("unknown parameter `nope`"), "{error}");
+}
