@@ -58,6 +58,7 @@ struct Config {
     phi: f64,
     day_gain: f64,
     clip: f64,
+    shift_points: usize,
     profile_seconds: i64,
 }
 
@@ -93,6 +94,7 @@ impl Config {
                 }
                 c
             },
+            shift_points: p.get("shift-points")?,
             profile_seconds,
         })
     }
@@ -149,6 +151,12 @@ impl Model for Baseline {
             "clip",
             "3",
             "errors beyond this many median absolute errors are clipped",
+        )
+        .param(
+            "shift-points",
+            "6",
+            "this many errors in a row beyond the clip, on one side, are a change of level \
+             that the level follows at once (0: never)",
         )
         .param(
             "profile-step-seconds",
@@ -208,6 +216,7 @@ impl Model for Baseline {
             day_gain: config.day_gain,
             clip: config.clip,
             scale_gain: 0.05,
+            shift_points: config.shift_points,
             leads: replay_leads(horizon, lead_limit),
             replay_points: ((DAY / step) as usize).clamp(MIN_REPLAY_POINTS, MAX_REPLAY_POINTS),
             replay_samples: REPLAY_SAMPLES,

@@ -41,6 +41,9 @@ pub struct Settings {
     pub clip: f64,
     /// How fast the running error scale moves.
     pub scale_gain: f64,
+    /// This many errors in a row beyond the clip, all on one side, are a
+    /// change of level: the level jumps to the data (0: never).
+    pub shift_points: usize,
     /// Leads at which to collect replayed errors (ascending, from 1).
     pub leads: Vec<usize>,
     /// Replay the last this many points.
@@ -275,6 +278,9 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
     let (scale_up, scale_down) = (1.0 + s.scale_gain, 1.0 - s.scale_gain);
     let models = models(s.alpha, s.beta);
     let (mut level, mut trend, mut scale) = (st.level, st.trend, st.scale);
+    // Clipped errors in a row on one side: + above, - below.
+    let mut streak = [0i32; MODELS];
+    let shift_points = i32::try_from(s.shift_points).unwrap_or(i32::MAX);
     let mut abs_error = st.abs_error;
     let scale_floor = st.scale_floor;
 
@@ -349,7 +355,8 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
                 let predicted = level[m] + phi * trend[m];
                 let e = y - weight * season - predicted;
                 let floored = larger(scale[m], scale_floor);
-                let clipped = e.clamp(-clip * floored, clip * floored);
+                let limit = clip * floored;
+                let clipped = e.clamp(-limit, limit);
                 // Nudging the scale up or down by a fixed ratio tracks the
                 // median absolute error: spikes, even frequent ones, move it
                 // no more than any other large error, unlike a mean of
@@ -361,6 +368,30 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
                     } else {
                         scale_down
                     };
+                // Clipping keeps a spike from moving the level; but a run of
+                // errors beyond the clip on one side is the level itself
+                // moving (a surge that stays, a drop to zero), which the
+                // slowly growing scale would take hundreds of points to let
+                // through. The level jumps to the data, and the profiles
+                // are not taught the jump.
+                let side = if e > limit {
+                    1
+                } else if e < -limit {
+                    -1
+                } else {
+                    0
+                };
+                streak[m] = if side != 0 && streak[m].signum() == side {
+                    streak[m] + side
+                } else {
+                    side
+                };
+                if shift_points > 0 && streak[m].abs() >= shift_points {
+                    level[m] = y - weight * season;
+                    trend[m] = 0.0;
+                    streak[m] = 0;
+                    continue;
+                }
                 level[m] = predicted + alpha * clipped;
                 trend[m] = phi * trend[m] + beta * clipped;
                 if m == 0 {

@@ -317,3 +317,38 @@ fn latency() {
         println!("{n:>6} points of {step} s, horizon 30: {per_call:?} per forecast");
     }
 }
+
+#[test]
+fn a_change_of_level_is_followed_within_a_few_points() {
+    // Ten hours of a noisy level near 10, then the load jumps to 100 and
+    // stays: a surge the autoscaler must follow, not a spike to ignore.
+    let seed = 7;
+    let before = 600;
+    let shifted = |after: usize| {
+        let mut s = seed;
+        let values: Vec<f64> = (0..before + after)
+            .map(|i| if i < before { 10.0 } else { 100.0 } + noise(&mut s))
+            .collect();
+        Series::new(MONDAY, 60, values)
+    };
+    for after in [3, 5] {
+        let f = checked(&ForecastRequest::new(shifted(after), 5).with_quantiles(vec![0.5]));
+        assert!(
+            f.values[0] < 60.0,
+            "{after} points are still a spike: {}",
+            f.values[0]
+        );
+    }
+    let f = checked(&ForecastRequest::new(shifted(8), 5).with_quantiles(vec![0.5]));
+    assert!(
+        (f.values[0] - 100.0).abs() < 5.0,
+        "after 8 points the level is 100: {}",
+        f.values[0]
+    );
+    // With the rule off, the slowly growing error scale is all that lets
+    // the shift through.
+    let off = ForecastRequest::new(shifted(8), 5)
+        .with_quantiles(vec![0.5])
+        .with_param("shift-points", "0");
+    assert!(checked(&off).values[0] < 60.0);
+}
