@@ -13,8 +13,10 @@
 //!   pairs; the season is a day when the step divides it and the history
 //!   before the first origin covers two days, else one step (plain naive);
 //! - interval coverage: the share of actuals inside each central interval;
-//! - capacity: at each origin both policies decide the pods for the next
-//!   `stride` steps, with the same information. The predictive policy sizes
+//! - capacity: at each origin both policies decide the pods for `stride`
+//!   steps, with the same information; with a pod-start delay of `d` steps
+//!   those are the steps from `d` on (pods asked for now are ready then), so
+//!   a policy must see `d` steps ahead to be on time. The predictive policy sizes
 //!   each step on its forecast (the point forecast, or a quantile such as
 //!   p90), the reactive policy on the last observed value. Pods are `max(1, ceil(load / target_per_pod))`. A step is
 //!   under-provisioned when its actual load needs more pods than it got;
@@ -38,6 +40,8 @@ pub struct BacktestConfig {
     pub target_per_pod: f64,
     /// Size pods on this forecast quantile instead of the point forecast.
     pub sizing_quantile: Option<f64>,
+    /// Steps between asking for pods and their being ready.
+    pub pod_start_delay: usize,
     pub params: Vec<(String, String)>,
 }
 
@@ -65,6 +69,9 @@ pub struct Accuracy {
     /// `None` when the history before the first origin has no seasonal
     /// variation to scale by.
     pub mase: Option<f64>,
+    /// Symmetric MAPE, `2|F - A| / (|F| + |A|)` averaged over the points
+    /// where forecast and actual are not both zero; `None` without such.
+    pub smape: Option<f64>,
     pub points: usize,
 }
 
@@ -84,6 +91,8 @@ pub struct CapacityOutcome {
     pub under_provisioned_share: f64,
     /// Pods beyond what the actual load needed, summed over steps.
     pub over_provisioned_pod_steps: f64,
+    /// The same in pod-minutes.
+    pub over_provisioned_pod_minutes: f64,
     /// All pods summed over steps.
     pub pod_steps: f64,
     /// Share of the load above what the pods could serve.
@@ -98,6 +107,7 @@ pub struct CapacityReport {
     pub target_per_pod: f64,
     /// The forecast quantile pods were sized on; `None`: the point forecast.
     pub sizing_quantile: Option<f64>,
+    pub pod_start_delay_steps: usize,
     pub steps: usize,
     pub predictive: CapacityOutcome,
     pub reactive: CapacityOutcome,
@@ -171,8 +181,10 @@ pub fn run(
     let mut naive_err = ErrorSums::default();
     let mut inside = vec![0usize; config.intervals.len()];
     let mut covered_points = 0usize;
-    let mut predictive = PolicySim::new(config.target_per_pod);
-    let mut reactive = PolicySim::new(config.target_per_pod);
+    let step_minutes = f64::from(series.step_seconds) / 60.0;
+    let mut predictive = PolicySim::new(config.target_per_pod, step_minutes);
+    let mut reactive = PolicySim::new(config.target_per_pod, step_minutes);
+    let delay = config.pod_start_delay;
     let mut failed = 0usize;
     let mut first_failure = None;
 
@@ -199,8 +211,9 @@ pub fn run(
             if actual.is_nan() {
                 continue;
             }
-            // Capacity decisions hold for `stride` steps.
-            if lead < config.stride {
+            // Capacity decisions hold for `stride` steps, from when the pods
+            // they ask for are ready.
+            if (delay..delay + config.stride).contains(&lead) {
                 let reactive_load = last_observed.unwrap_or(actual);
                 // A failed forecast falls back on the reactive decision, as
                 // the service keeps serving its last good answer.
@@ -218,8 +231,8 @@ pub fn run(
             if naive.is_nan() {
                 continue;
             }
-            model_err.add(f.values[lead] - actual);
-            naive_err.add(naive - actual);
+            model_err.add(f.values[lead], actual);
+            naive_err.add(naive, actual);
             covered_points += 1;
             for (i, &level) in config.intervals.iter().enumerate() {
                 let (lo, hi) = band_pair(f, &levels, level);
@@ -255,6 +268,7 @@ pub fn run(
         capacity: CapacityReport {
             target_per_pod: config.target_per_pod,
             sizing_quantile: config.sizing_quantile,
+            pod_start_delay_steps: delay,
             steps,
             predictive: predictive.outcome(),
             reactive: reactive.outcome(),
@@ -272,6 +286,12 @@ fn check_config(config: &BacktestConfig) -> Result<(), BacktestError> {
     }
     if config.stride == 0 {
         return bad("stride must be at least 1");
+    }
+    if config.stride + config.pod_start_delay > config.horizon as usize {
+        return bad(
+            "stride plus the pod-start delay must fit in the horizon: a decision covers the \
+             steps from the delay to the delay plus the stride",
+        );
     }
     if config.max_history < 2 {
         return bad("max-history must be at least 2");
@@ -345,13 +365,21 @@ struct ErrorSums {
     abs: f64,
     sq: f64,
     count: usize,
+    smape: f64,
+    smape_count: usize,
 }
 
 impl ErrorSums {
-    fn add(&mut self, error: f64) {
+    fn add(&mut self, forecast: f64, actual: f64) {
+        let error = forecast - actual;
         self.abs += error.abs();
         self.sq += error * error;
         self.count += 1;
+        let size = forecast.abs() + actual.abs();
+        if size > 0.0 {
+            self.smape += 2.0 * error.abs() / size;
+            self.smape_count += 1;
+        }
     }
 
     fn accuracy(&self, scale: Option<f64>) -> Accuracy {
@@ -361,6 +389,7 @@ impl ErrorSums {
             mae,
             rmse: (self.sq / n).sqrt(),
             mase: scale.map(|s| mae / s),
+            smape: (self.smape_count > 0).then(|| self.smape / self.smape_count as f64),
             points: self.count,
         }
     }
@@ -368,6 +397,7 @@ impl ErrorSums {
 
 struct PolicySim {
     target: f64,
+    step_minutes: f64,
     steps: usize,
     under: usize,
     over_pods: f64,
@@ -379,9 +409,10 @@ struct PolicySim {
 }
 
 impl PolicySim {
-    fn new(target: f64) -> Self {
+    fn new(target: f64, step_minutes: f64) -> Self {
         Self {
             target,
+            step_minutes,
             steps: 0,
             under: 0,
             over_pods: 0.0,
@@ -414,6 +445,7 @@ impl PolicySim {
         CapacityOutcome {
             under_provisioned_share: self.under as f64 / self.steps.max(1) as f64,
             over_provisioned_pod_steps: self.over_pods,
+            over_provisioned_pod_minutes: self.over_pods * self.step_minutes,
             pod_steps: self.pods_total,
             unserved_load_share: if self.load_total > 0.0 {
                 self.unserved / self.load_total
@@ -440,8 +472,37 @@ mod tests {
             intervals: vec![0.8],
             target_per_pod: 10.0,
             sizing_quantile: None,
+            pod_start_delay: 0,
             params: vec![],
         }
+    }
+
+    #[test]
+    fn a_pod_start_delay_makes_reacting_late_and_forecasting_pay() {
+        // A ramp: the oracle sees the steps its pods will serve, `delay`
+        // steps ahead; reacting on the last value is always behind.
+        let values: Vec<f64> = (0..300).map(|i| 10.0 * i as f64).collect();
+        let series = Series::new(0, 60, values.clone());
+        let mut delayed = config();
+        delayed.horizon = 5;
+        delayed.pod_start_delay = 3;
+        let report = run(&series, &delayed, 2, oracle(values.clone())).unwrap();
+        let c = &report.capacity;
+        assert_eq!(c.pod_start_delay_steps, 3);
+        assert_eq!(c.predictive.under_provisioned_share, 0.0);
+        assert!(c.reactive.under_provisioned_share > 0.99);
+        // Pod-minutes at one-minute steps equal pod-steps.
+        assert_eq!(
+            c.reactive.over_provisioned_pod_minutes,
+            c.reactive.over_provisioned_pod_steps
+        );
+        // The oracle's sMAPE is 0; a decision window past the horizon is refused.
+        assert_eq!(report.model.smape, Some(0.0));
+        delayed.pod_start_delay = 4;
+        assert!(matches!(
+            run(&series, &delayed, 2, oracle(values)),
+            Err(BacktestError::Config(m)) if m.contains("pod-start delay")
+        ));
     }
 
     /// A model that knows the future: perfect accuracy, full coverage.

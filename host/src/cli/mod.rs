@@ -225,6 +225,12 @@ pub struct BacktestArgs {
     #[arg(long, env = "KEDASTRAL_ORIGINS", default_value_t = 200)]
     pub origins: usize,
 
+    /// Time between asking for pods and their serving load: each capacity
+    /// decision covers the stride that starts this long after it (`0s`
+    /// rounds up to none; otherwise to whole steps).
+    #[arg(long, env = "KEDASTRAL_POD_START_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub pod_start_delay: Duration,
+
     /// Steps between origins, which is also how long each capacity decision
     /// holds [default: the steps in 5 minutes, at least 1].
     #[arg(long, env = "KEDASTRAL_STRIDE")]
@@ -488,6 +494,10 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         intervals: args.intervals.0.clone(),
         target_per_pod,
         sizing_quantile: args.quantile_level,
+        pod_start_delay: args
+            .pod_start_delay
+            .as_secs()
+            .div_ceil(u64::from(series.step_seconds.max(1))) as usize,
         params: args.input.params.clone(),
     };
     let mut instance = model.instance();
@@ -545,7 +555,7 @@ fn write_backtest_text(
     writeln!(out)?;
     writeln!(
         out,
-        "accuracy ({} points)     MAE          RMSE         MASE",
+        "accuracy ({} points)     MAE          RMSE         MASE     sMAPE",
         r.model.points
     )?;
     for (name, a) in [
@@ -554,10 +564,12 @@ fn write_backtest_text(
     ] {
         writeln!(
             out,
-            "  {name:<22} {:<12.4} {:<12.4} {}",
+            "  {name:<22} {:<12.4} {:<12.4} {:<8} {}",
             a.mae,
             a.rmse,
-            mase(a.mase)
+            mase(a.mase),
+            a.smape
+                .map_or("n/a".to_owned(), |v| format!("{:.1}%", v * 100.0))
         )?;
     }
     writeln!(out)?;
@@ -579,13 +591,18 @@ fn write_backtest_text(
         });
     writeln!(
         out,
-        "capacity: {} steps, {} per pod, pods sized on {sized_on}",
-        c.steps, c.target_per_pod
+        "capacity: {} steps, {} per pod, pods sized on {sized_on}, ready {} steps after asking",
+        c.steps, c.target_per_pod, c.pod_start_delay_steps
     )?;
     writeln!(
         out,
         "  {:<24}{:>18}{:>18}{:>12}{:>16}{:>17}",
-        "", "under-provisioned", "over pod-steps", "pod-steps", "unserved load", "scaling changes"
+        "",
+        "under-provisioned",
+        "over pod-minutes",
+        "pod-steps",
+        "unserved load",
+        "scaling changes"
     )?;
     for (name, o) in [
         ("predictive", &c.predictive),
@@ -595,7 +612,7 @@ fn write_backtest_text(
             out,
             "  {name:<24}{:>17.1}%{:>18.0}{:>12.0}{:>15.2}%{:>17}",
             o.under_provisioned_share * 100.0,
-            o.over_provisioned_pod_steps,
+            o.over_provisioned_pod_minutes,
             o.pod_steps,
             o.unserved_load_share * 100.0,
             o.scaling_changes
