@@ -167,7 +167,8 @@ pub struct ModelInputArgs {
     #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]
     pub model: String,
 
-    /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds)
+    /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds), or for
+    /// `backtest` a folder of them (each judged, then all together)
     /// [default: the bundled trace, NASA web server requests per second per
     /// minute, July 1995].
     #[arg(long, env = "KEDASTRAL_INPUT")]
@@ -475,35 +476,13 @@ pub(crate) fn default_target_per_pod(series: &Series) -> f64 {
 }
 
 fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
-    let series = load_history(&args.input)?;
-    let target_per_pod = match args.target_per_pod {
-        Some(t) if t.is_finite() && t > 0.0 => t,
-        Some(t) => bail!("--target-per-pod {t} must be a positive number"),
-        None => default_target_per_pod(&series),
-    };
-    let stride = args
-        .stride
-        .unwrap_or_else(|| (300 / series.step_seconds.max(1)).max(1) as usize);
     let runtime = args.input.runtime.runtime()?;
     let model = load_model(&runtime, &args.input.model)?;
-    let config = BacktestConfig {
-        horizon: args.input.horizon,
-        origins: args.origins,
-        stride,
-        max_history: args.input.max_history,
-        intervals: args.intervals.0.clone(),
-        target_per_pod,
-        sizing_quantile: args.quantile_level,
-        pod_start_delay: args
-            .pod_start_delay
-            .as_secs()
-            .div_ceil(u64::from(series.step_seconds.max(1))) as usize,
-        params: args.input.params.clone(),
-    };
-    let mut instance = model.instance();
-    let report = backtest::run(&series, &config, model.info().min_history as usize, |r| {
-        instance.forecast(r).map_err(|e| e.to_string())
-    })?;
+    if let Some(dir) = args.input.input.as_ref().filter(|p| p.is_dir()) {
+        return run_backtest_folder(&args, &model, dir);
+    }
+    let series = load_history(&args.input)?;
+    let report = backtest_one(&args, &model, &series)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         ReportFormat::Json => {
@@ -528,6 +507,255 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         }
         ReportFormat::Text => write_backtest_text(&mut out, model.info(), &report)?,
     }
+    Ok(())
+}
+
+/// One history's backtest with the flags' settings; the target per pod and
+/// the stride default per history, so traces of any scale and step compare.
+fn backtest_one(
+    args: &BacktestArgs,
+    model: &LoadedModel,
+    series: &Series,
+) -> anyhow::Result<BacktestReport> {
+    let target_per_pod = match args.target_per_pod {
+        Some(t) if t.is_finite() && t > 0.0 => t,
+        Some(t) => bail!("--target-per-pod {t} must be a positive number"),
+        None => default_target_per_pod(series),
+    };
+    let stride = args
+        .stride
+        .unwrap_or_else(|| (300 / series.step_seconds.max(1)).max(1) as usize);
+    let config = BacktestConfig {
+        horizon: args.input.horizon,
+        origins: args.origins,
+        stride,
+        max_history: args.input.max_history,
+        intervals: args.intervals.0.clone(),
+        target_per_pod,
+        sizing_quantile: args.quantile_level,
+        pod_start_delay: args
+            .pod_start_delay
+            .as_secs()
+            .div_ceil(u64::from(series.step_seconds.max(1))) as usize,
+        params: args.input.params.clone(),
+    };
+    let mut instance = model.instance();
+    Ok(backtest::run(
+        series,
+        &config,
+        model.info().min_history as usize,
+        |r| instance.forecast(r).map_err(|e| e.to_string()),
+    )?)
+}
+
+/// Per trace and over all of them: what a folder of histories says.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FolderReport<'a> {
+    model: ModelRef<'a>,
+    traces: Vec<TraceReport>,
+    aggregate: Aggregate,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceReport {
+    trace: String,
+    #[serde(flatten)]
+    report: BacktestReport,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Aggregate {
+    traces: usize,
+    /// Geometric mean over traces of the model's MASE.
+    geometric_mean_mase: Option<f64>,
+    /// Geometric mean over traces of MASE(model) / MASE(seasonal naive):
+    /// below 1, the model beats seasonal naive on the typical trace.
+    geometric_mean_mase_ratio: Option<f64>,
+    /// Traces where the model's MASE is below seasonal naive's.
+    beats_seasonal_naive: usize,
+    /// Means over traces.
+    mean_smape: Option<f64>,
+    mean_coverage: Vec<backtest::Coverage>,
+    predictive_under_provisioned_share: f64,
+    reactive_under_provisioned_share: f64,
+    predictive_over_provisioned_pod_minutes: f64,
+    reactive_over_provisioned_pod_minutes: f64,
+}
+
+fn geometric_mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let logs: Option<Vec<f64>> = values
+        .map(|v| v.filter(|x| *x > 0.0).map(f64::ln))
+        .collect();
+    let logs = logs?;
+    (!logs.is_empty()).then(|| (logs.iter().sum::<f64>() / logs.len() as f64).exp())
+}
+
+fn aggregate(traces: &[TraceReport]) -> Aggregate {
+    let n = traces.len().max(1) as f64;
+    let reports = || traces.iter().map(|t| &t.report);
+    let smapes: Option<Vec<f64>> = reports().map(|r| r.model.smape).collect();
+    let coverage = traces.first().map_or_else(Vec::new, |t| {
+        t.report
+            .coverage
+            .iter()
+            .enumerate()
+            .map(|(i, c)| backtest::Coverage {
+                level: c.level,
+                coverage: reports().map(|r| r.coverage[i].coverage).sum::<f64>() / n,
+            })
+            .collect()
+    });
+    Aggregate {
+        traces: traces.len(),
+        geometric_mean_mase: geometric_mean(reports().map(|r| r.model.mase)),
+        geometric_mean_mase_ratio: geometric_mean(
+            reports().map(|r| r.model.mase.zip(r.seasonal_naive.mase).map(|(m, s)| m / s)),
+        ),
+        beats_seasonal_naive: reports()
+            .filter(|r| r.model.mae < r.seasonal_naive.mae)
+            .count(),
+        mean_smape: smapes.map(|s| s.iter().sum::<f64>() / n),
+        mean_coverage: coverage,
+        predictive_under_provisioned_share: reports()
+            .map(|r| r.capacity.predictive.under_provisioned_share)
+            .sum::<f64>()
+            / n,
+        reactive_under_provisioned_share: reports()
+            .map(|r| r.capacity.reactive.under_provisioned_share)
+            .sum::<f64>()
+            / n,
+        predictive_over_provisioned_pod_minutes: reports()
+            .map(|r| r.capacity.predictive.over_provisioned_pod_minutes)
+            .sum(),
+        reactive_over_provisioned_pod_minutes: reports()
+            .map(|r| r.capacity.reactive.over_provisioned_pod_minutes)
+            .sum(),
+    }
+}
+
+/// `backtest --input DIR`: every `*.csv` in it, a line each, and the
+/// aggregate over them.
+fn run_backtest_folder(
+    args: &BacktestArgs,
+    model: &LoadedModel,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("--input {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        bail!("--input {}: no .csv files in it", dir.display());
+    }
+    let step = args
+        .input
+        .step
+        .map(|d| d.as_secs() as u32)
+        .filter(|s| *s > 0);
+    let mut traces = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let series = history::load_csv(path, step)?;
+        let report =
+            backtest_one(args, model, &series).with_context(|| format!("{}", path.display()))?;
+        let trace = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        traces.push(TraceReport { trace, report });
+    }
+    let aggregate = aggregate(&traces);
+    let info = model.info();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &FolderReport {
+                    model: ModelRef {
+                        name: &info.name,
+                        version: &info.version,
+                    },
+                    traces,
+                    aggregate,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => write_folder_text(&mut out, info, &traces, &aggregate)?,
+    }
+    Ok(())
+}
+
+fn write_folder_text(
+    out: &mut impl Write,
+    info: &ModelInfo,
+    traces: &[TraceReport],
+    a: &Aggregate,
+) -> std::io::Result<()> {
+    let opt =
+        |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    writeln!(
+        out,
+        "model {} {} on {} traces\n",
+        info.name, info.version, a.traces
+    )?;
+    writeln!(
+        out,
+        "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}",
+        "trace",
+        "MASE",
+        "naive",
+        "ratio",
+        "sMAPE",
+        "coverage",
+        "under-prov p/r",
+        "over pod-min p/r"
+    )?;
+    for t in traces {
+        let r = &t.report;
+        let ratio = r.model.mase.zip(r.seasonal_naive.mase).map(|(m, s)| m / s);
+        let coverage: Vec<String> = r.coverage.iter().map(|c| pct(c.coverage)).collect();
+        let c = &r.capacity;
+        writeln!(
+            out,
+            "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}",
+            t.trace,
+            opt(r.model.mase, 3),
+            opt(r.seasonal_naive.mase, 3),
+            opt(ratio, 3),
+            r.model.smape.map_or("n/a".to_owned(), pct),
+            coverage.join(" "),
+            format!(
+                "{} / {}",
+                pct(c.predictive.under_provisioned_share),
+                pct(c.reactive.under_provisioned_share)
+            ),
+            format!(
+                "{:.0} / {:.0}",
+                c.predictive.over_provisioned_pod_minutes, c.reactive.over_provisioned_pod_minutes
+            ),
+        )?;
+    }
+    let coverage: Vec<String> = a.mean_coverage.iter().map(|c| pct(c.coverage)).collect();
+    writeln!(
+        out,
+        "\naggregate: geometric mean MASE {}, of MASE / seasonal naive's {}; beats seasonal naive \
+         on {} of {}; mean sMAPE {}; mean coverage {}; under-provisioned {} predictive, {} reactive",
+        opt(a.geometric_mean_mase, 3),
+        opt(a.geometric_mean_mase_ratio, 3),
+        a.beats_seasonal_naive,
+        a.traces,
+        a.mean_smape.map_or("n/a".to_owned(), pct),
+        coverage.join(" / "),
+        pct(a.predictive_under_provisioned_share),
+        pct(a.reactive_under_provisioned_share),
+    )?;
     Ok(())
 }
 

@@ -394,3 +394,47 @@ fn forecaster_check_validates_without_starting() {
     .unwrap();
     refuses(&["--config", file, "--check"], "param `nope`");
 }
+
+#[test]
+fn backtest_over_a_folder_judges_each_trace_and_all_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(support::workspace().join("examples/data/nasa_http_1m.csv"))
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Two stretches of the trace, four days each, as two "traces".
+    for (name, end) in [("early.csv", 6_000), ("late.csv", lines.len())] {
+        let mut out = String::from("timestamp,value\n");
+        for line in &lines[end - 5_760..end] {
+            out.push_str(line);
+            out.push('\n');
+        }
+        std::fs::write(dir.path().join(name), out).unwrap();
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a trace").unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let out = stdout_of(&[
+        "backtest",
+        "--input",
+        folder,
+        "--origins",
+        "20",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let traces = report["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 2);
+    assert_eq!(traces[0]["trace"], "early.csv");
+    let mase = |i: usize| traces[i]["accuracy"]["mase"].as_f64().unwrap();
+    let geo = report["aggregate"]["geometricMeanMase"].as_f64().unwrap();
+    assert!(((mase(0) * mase(1)).sqrt() - geo).abs() < 1e-9, "{report}");
+    assert_eq!(report["aggregate"]["traces"], 2);
+    assert!(
+        report["aggregate"]["geometricMeanMaseRatio"]
+            .as_f64()
+            .is_some()
+    );
+    let text = stdout_of(&["backtest", "--input", folder, "--origins", "20"]);
+    assert!(text.contains("aggregate: geometric mean MASE"), "{text}");
+    assert!(text.contains("late.csv"), "{text}");
+}
