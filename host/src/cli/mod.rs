@@ -347,7 +347,16 @@ fn load_model(runtime: &ModelRuntime, name: &str) -> anyhow::Result<LoadedModel>
 }
 
 fn load_history(args: &ModelInputArgs) -> anyhow::Result<Series> {
-    let step = match args.step {
+    let step = step_seconds(args)?;
+    Ok(match &args.input {
+        Some(path) => history::load_csv(path, step)?,
+        None => history::parse_csv(history::BUNDLED_TRACE, history::BUNDLED_TRACE_NAME, step)?,
+    })
+}
+
+/// `--step` in whole seconds, if given.
+fn step_seconds(args: &ModelInputArgs) -> anyhow::Result<Option<u32>> {
+    Ok(match args.step {
         Some(d) => Some(
             u32::try_from(d.as_secs())
                 .ok()
@@ -357,10 +366,6 @@ fn load_history(args: &ModelInputArgs) -> anyhow::Result<Series> {
                 })?,
         ),
         None => None,
-    };
-    Ok(match &args.input {
-        Some(path) => history::load_csv(path, step)?,
-        None => history::parse_csv(history::BUNDLED_TRACE, history::BUNDLED_TRACE_NAME, step)?,
     })
 }
 
@@ -652,11 +657,7 @@ fn run_backtest_folder(
     if paths.is_empty() {
         bail!("--input {}: no .csv files in it", dir.display());
     }
-    let step = args
-        .input
-        .step
-        .map(|d| d.as_secs() as u32)
-        .filter(|s| *s > 0);
+    let step = step_seconds(&args.input)?;
     let mut traces = Vec::with_capacity(paths.len());
     for path in &paths {
         let series = history::load_csv(path, step)?;

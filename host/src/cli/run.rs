@@ -20,7 +20,6 @@ use crate::config::{self, WorkloadFile};
 use crate::forecaster::Shared;
 use crate::history;
 use crate::scaler::Scaler;
-use crate::scaler::decision::{Reading, decide};
 use crate::scaler::metrics::ScalerMetrics;
 use crate::scaler::source::Forecasts;
 
@@ -143,14 +142,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         );
         let mut servers = tokio::task::JoinSet::new();
-        servers.spawn(serve_grpc(grpc, scaler, tls, shutdown.clone()));
+        servers.spawn(serve_grpc(grpc, scaler.clone(), tls, shutdown.clone()));
         let api = crate::api::serve(http, shared.clone(), shutdown.clone());
         servers.spawn(async move { api.await.context("the HTTP server stopped") });
         let mut background = vec![tokio::spawn(forecaster.run(shutdown.clone()))];
         if !args.report_every.is_zero() {
             background.push(tokio::spawn(report(
                 shared,
-                settings_reading(&args.grpc),
+                scaler,
                 args.report_every,
                 shutdown.clone(),
             )));
@@ -165,16 +164,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     })
 }
 
-/// The reading the scaler applies when a trigger overrides nothing.
-fn settings_reading(grpc: &GrpcArgs) -> (f64, bool) {
-    (grpc.activation_threshold, grpc.hybrid)
-}
-
 /// Logs, for every workload, what was seen, what is forecast and what the
 /// scaler would answer KEDA now: the replica decisions, as they happen.
 async fn report(
     shared: std::sync::Arc<Shared>,
-    (activation_threshold, hybrid): (f64, bool),
+    scaler: Scaler,
     every: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -191,15 +185,9 @@ async fn report(
             let Some(snapshot) = &view.snapshot else {
                 continue;
             };
-            let reading = Reading {
-                lead_time: Duration::from_secs(snapshot.lead_time_seconds),
-                stale_after: Duration::from_secs(snapshot.stale_after_seconds),
-                activation_threshold,
-                hybrid,
-            };
             let next = snapshot.values.first().copied().unwrap_or(f64::NAN);
             let peak = snapshot.values.iter().copied().fold(f64::NAN, f64::max);
-            match decide(snapshot, now, &reading) {
+            match scaler.decide_now(snapshot) {
                 Ok(d) => tracing::info!(
                     workload = %view.config.name,
                     at = %now.format("%Y-%m-%d %H:%M"),

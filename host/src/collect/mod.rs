@@ -13,6 +13,22 @@ pub mod replay;
 pub use prometheus::{CollectError, PrometheusClient, PrometheusConfig};
 pub use replay::ReplaySource;
 
+/// `path` under an http(s) `base` URL, keeping the base's own path: the
+/// prefix a Prometheus or a forecaster is served under behind a proxy.
+pub fn endpoint_under(base: &url::Url, path: &str) -> Result<url::Url, String> {
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(format!("URL `{base}` is not http or https"));
+    }
+    // `join` replaces the last path segment unless the path ends in a
+    // slash: add it so a prefix such as `/prometheus` is kept.
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        let with_slash = format!("{}/", base.path());
+        base.set_path(&with_slash);
+    }
+    base.join(path).map_err(|e| e.to_string())
+}
+
 /// Where workloads' samples come from.
 #[derive(Debug, Clone)]
 pub enum Source {

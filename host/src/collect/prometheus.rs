@@ -217,22 +217,8 @@ pub struct PrometheusClient {
 
 impl PrometheusClient {
     pub fn new(config: PrometheusConfig) -> Result<Self, CollectError> {
-        let mut base = config.url.clone();
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(CollectError::Setup(format!(
-                "URL `{}` is not http or https",
-                config.url
-            )));
-        }
-        // `join` replaces the last path segment unless the path ends in a
-        // slash: add it so a prefix such as `/prometheus` is kept.
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        let endpoint = base
-            .join("api/v1/query_range")
-            .map_err(|e| CollectError::Setup(e.to_string()))?;
+        let endpoint = super::endpoint_under(&config.url, "api/v1/query_range")
+            .map_err(CollectError::Setup)?;
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

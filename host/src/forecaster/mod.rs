@@ -147,14 +147,6 @@ impl Board {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.views.read().expect("board lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn insert(&self, view: WorkloadView) {
         self.views
             .write()

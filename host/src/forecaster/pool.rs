@@ -39,9 +39,4 @@ impl ModelPool {
         self.idle.lock().expect("pool lock").push(instance);
         answer
     }
-
-    /// Instances made so far and now idle.
-    pub fn idle_instances(&self) -> usize {
-        self.idle.lock().expect("pool lock").len()
-    }
 }

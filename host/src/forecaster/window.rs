@@ -30,10 +30,6 @@ impl HistoryWindow {
         self.values.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
     /// Time of the newest point.
     pub fn last_time(&self) -> Option<i64> {
         (!self.values.is_empty()).then(|| self.start + (self.values.len() as i64 - 1) * self.step)
@@ -42,10 +38,6 @@ impl HistoryWindow {
     /// The newest finite value.
     pub fn last_observed(&self) -> Option<f64> {
         self.values.iter().rev().copied().find(|v| v.is_finite())
-    }
-
-    pub fn clear(&mut self) {
-        self.values.clear();
     }
 
     /// Merges ascending samples. A sample is placed on the nearest grid

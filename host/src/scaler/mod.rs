@@ -35,6 +35,7 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::Clock;
 use crate::config::valid_workload_name;
+use crate::store::Snapshot;
 use decision::{Decision, Reading, Unavailable, decide};
 use metrics::ScalerMetrics;
 use proto::external_scaler_server::ExternalScaler;
@@ -89,6 +90,7 @@ pub struct Scaler {
 }
 
 /// One ScaledObject's request, read.
+#[derive(Default)]
 struct Target {
     workload: String,
     lead_time: Option<Duration>,
@@ -205,7 +207,19 @@ impl Scaler {
             .forecasts
             .get(&target.workload)
             .ok_or_else(|| unavailable(Unavailable::Missing(target.workload.clone())))?;
-        let reading = Reading {
+        let reading = self.reading(&target, &snapshot);
+        let decision = decide(&snapshot, self.clock.now(), &reading).map_err(unavailable)?;
+        self.metrics
+            .age_seen_seconds
+            .with_label_values(&[target.workload.as_str()])
+            .set(decision.age_seconds);
+        Ok((target.workload, decision))
+    }
+
+    /// Each setting from the trigger, else the scaler's flags, else the
+    /// workload's own (carried in its snapshot).
+    fn reading(&self, target: &Target, snapshot: &Snapshot) -> Reading {
+        Reading {
             lead_time: target
                 .lead_time
                 .or(self.settings.lead_time)
@@ -218,13 +232,14 @@ impl Scaler {
                 .activation_threshold
                 .unwrap_or(self.settings.activation_threshold),
             hybrid: target.hybrid.unwrap_or(self.settings.hybrid),
-        };
-        let decision = decide(&snapshot, self.clock.now(), &reading).map_err(unavailable)?;
-        self.metrics
-            .age_seen_seconds
-            .with_label_values(&[target.workload.as_str()])
-            .set(decision.age_seconds);
-        Ok((target.workload, decision))
+        }
+    }
+
+    /// What a trigger that overrides nothing would be answered now, without
+    /// counting it as a call.
+    pub fn decide_now(&self, snapshot: &Snapshot) -> Result<Decision, Unavailable> {
+        let reading = self.reading(&Target::default(), snapshot);
+        decide(snapshot, self.clock.now(), &reading)
     }
 
     fn timed(&self, method: &str, started: Instant) {

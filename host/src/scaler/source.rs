@@ -49,18 +49,6 @@ impl Forecasts {
             Self::Cache(cache) => cache.changes.subscribe(),
         }
     }
-
-    /// Workloads with a snapshot.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Board(shared) => shared.board.snapshots().len(),
-            Self::Cache(cache) => cache.snapshots.read().expect("cache lock").len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Snapshots fetched from elsewhere.
@@ -157,15 +145,7 @@ impl FetchError {
 impl Upstream {
     /// A forecaster's base URL (a path prefix is kept).
     pub fn http(base: &Url, timeout: Duration) -> Result<Self, String> {
-        let mut base = base.clone();
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(format!("`{base}` is not an http or https URL"));
-        }
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        let url = base.join("forecasts").map_err(|e| e.to_string())?;
+        let url = crate::collect::endpoint_under(base, "forecasts")?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()

@@ -188,12 +188,6 @@ impl RedisStore {
         format!("{KEY_PREFIX}:lease:{workload}")
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.connection.clone();
-        redis::cmd("PING").query_async::<()>(&mut c).await?;
-        Ok(())
-    }
-
     /// Writes the snapshot unless another replica holds the workload's
     /// lease; true when written.
     pub async fn put(&self, snapshot: &Snapshot) -> Result<bool, StoreError> {
@@ -250,11 +244,5 @@ impl RedisStore {
             .invoke_async::<i64>(&mut c)
             .await?;
         Ok(())
-    }
-
-    /// Who holds the workload's lease now.
-    pub async fn lease_holder(&self, workload: &str) -> Result<Option<String>, StoreError> {
-        let mut c = self.connection.clone();
-        Ok(c.get(Self::lease_key(workload)).await?)
     }
 }

@@ -419,6 +419,20 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Runs `openssl ARGS` in `dir`, failing the test if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new(require("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A CA, a server certificate for 127.0.0.1 signed by it, and a basic-auth
 /// user, made with the `openssl` command and the `bcrypt` crate.
 pub struct WebSecurity {
@@ -429,20 +443,8 @@ pub struct WebSecurity {
 
 impl WebSecurity {
     pub fn new() -> Self {
-        let openssl = require("openssl");
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new(&openssl)
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let run = |args: &[&str]| openssl(dir.path(), args);
         run(&[
             "req",
             "-x509",
@@ -529,19 +531,7 @@ impl WebSecurity {
         let dir = self.dir.path();
         let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
         if !cert.exists() {
-            let openssl = require("openssl");
-            let run = |args: &[&str]| {
-                let out = Command::new(&openssl)
-                    .args(args)
-                    .current_dir(dir)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "openssl {args:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            };
+            let run = |args: &[&str]| openssl(dir, args);
             run(&[
                 "req",
                 "-newkey",
