@@ -12,7 +12,10 @@ naive's MAE, RMSE and MASE and comparing with the numbers Kedastral prints
 
 Usage:
     python3 scripts/compare_statsforecast.py [--binary target/debug/kedastral]
-        [--origins 50] [--jobs 2] [--weekly] [TRACE.csv ...]
+        [--origins 200] [--jobs 2] [--weekly] [--json OUT] [--reuse OUT] [TRACE.csv ...]
+
+--reuse takes the statsforecast rows from an earlier --json file (same
+traces and origins) and recomputes only Kedastral's, which takes seconds.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ DEFAULT_TRACES = [
     "nab_ec2_network_in_5m.csv",
     "nab_rds_cpu_5m.csv",
 ]
-KEDASTRAL_MODELS = ["baseline", "arima"]
+KEDASTRAL_MODELS = ["baseline", "arima", "auto"]
 
 
 # ---------------------------------------------------------------- history.rs
@@ -255,6 +258,11 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
         raise SystemExit(f"{trace.name}: origin/season setup differs from Kedastral: {ref}")
 
     names = list(make_models(day, args.weekly))
+    reused = (args.reused or {}).get(trace.name)
+    if reused is not None:
+        if reused["origins"] != len(origins):
+            raise SystemExit(f"{trace.name}: --reuse has {reused['origins']} origins, not {len(origins)}")
+        names = []
     scores = {name: Scores() for name in names}
     naive = Scores()
     factories = make_models(day, args.weekly)
@@ -321,6 +329,11 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
         }
     for name in names:
         rows[name] = scores[name].result(scale)
+    if reused is not None:
+        for k, v in reused["rows"].items():
+            if not k.startswith(("kedastral ", "seasonal naive (")):
+                # JSON turned the coverage levels into strings.
+                rows[k] = {**v, "coverage": {int(lv): c for lv, c in v["coverage"].items()}}
     rows["seasonal naive (Kedastral)"] = {
         **{k: theirs[k] for k in ("mae", "rmse", "mase", "points")},
         "coverage": {}, "seconds_per_forecast": None, "failed_origins": 0,
@@ -330,6 +343,22 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
         "stride": stride, "season": season, "naive_check_max_rel_diff": max_rel,
         "naive_mae": theirs["mae"], "rows": rows,
     }
+
+
+def aggregate(results: list[dict]) -> str:
+    """Per model, over traces: the geometric mean of MASE / seasonal naive's
+    MASE, and on how many traces it beats seasonal naive."""
+    models = [m for m in results[0]["rows"] if all(m in r["rows"] for r in results)]
+    lines = [
+        "| model | geometric mean of MASE / seasonal naive | traces beating seasonal naive |",
+        "|---|---:|---:|",
+    ]
+    for m in models:
+        ratios = [r["rows"][m]["mae"] / r["naive_mae"] for r in results if r["naive_mae"] > 0]
+        geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        wins = sum(x < 1 for x in ratios)
+        lines.append(f"| {m} | {geo:.3f} | {wins} of {len(ratios)} |")
+    return "\n".join(lines)
 
 
 def markdown(results: list[dict]) -> str:
@@ -357,7 +386,7 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA,
                    help=f"where the default traces are (default: {DEFAULT_DATA})")
     p.add_argument("--binary", default="target/debug/kedastral")
-    p.add_argument("--origins", type=int, default=50)
+    p.add_argument("--origins", type=int, default=200)
     p.add_argument("--fit-days", type=float, default=4.0,
                    help="statsforecast models are fitted on the last this many days of the "
                         "capped history, at most 2880 points (2 days of 1-minute data); default 4")
@@ -366,7 +395,12 @@ def main() -> None:
                         "(then MSTL gets the whole capped history; slow)")
     p.add_argument("--jobs", type=int, default=1, help="traces evaluated in parallel")
     p.add_argument("--json", type=Path, help="also write the full results here")
+    p.add_argument("--reuse", type=Path,
+                   help="take statsforecast's rows from this earlier --json output")
     args = p.parse_args()
+    args.reused = (
+        {r["trace"]: r for r in json.loads(args.reuse.read_text())} if args.reuse else None
+    )
     traces = args.traces or [
         args.data_dir / t for t in DEFAULT_TRACES if (args.data_dir / t).exists()
     ]
@@ -386,6 +420,8 @@ def main() -> None:
               f"stride {r['stride']}, season {r['season']}; seasonal naive matches Kedastral "
               f"(max relative difference {r['naive_check_max_rel_diff']:.1e})", file=sys.stderr)
     print(markdown(results))
+    print()
+    print(aggregate(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

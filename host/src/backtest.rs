@@ -130,6 +130,10 @@ pub struct BacktestReport {
     pub seasonal_naive: Accuracy,
     pub coverage: Vec<Coverage>,
     pub capacity: CapacityReport,
+    /// The shadow evaluation at the last origin: which candidate served
+    /// and how each scored. Set by callers that run one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::shadow::Selection>,
 }
 
 /// Pods needed for `load`: at least one, and a load a rounding error past a
@@ -273,6 +277,7 @@ pub fn run(
             predictive: predictive.outcome(),
             reactive: reactive.outcome(),
         },
+        selection: None,
     })
 }
 

@@ -23,5 +23,6 @@ pub mod history;
 pub mod live_error;
 pub mod model;
 pub mod scaler;
+pub mod shadow;
 pub mod store;
 pub mod telemetry;

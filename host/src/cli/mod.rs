@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::backtest::{self, BacktestConfig, BacktestReport};
 use crate::history;
+use crate::shadow::{Selection, Shadow, ShadowConfig};
 use crate::model::cache::ComponentCache;
 use crate::model::{
     Forecast, ForecastRequest, LoadedModel, ModelInfo, ModelRuntime, ModelSource, RuntimeLimits,
@@ -163,7 +164,8 @@ impl RuntimeArgs {
 /// The model and its input: shared by `forecast` and `backtest`.
 #[derive(Debug, Args)]
 pub struct ModelInputArgs {
-    /// Built-in model (`baseline`, `arima`) or path to a .wasm component.
+    /// Built-in model (`baseline`, `arima`), `auto` (every built-in in
+    /// shadow, the best one lately served) or path to a .wasm component.
     #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]
     pub model: String,
 
@@ -189,6 +191,11 @@ pub struct ModelInputArgs {
     /// Most history points handed to the model (the most recent ones).
     #[arg(long, env = "KEDASTRAL_MAX_HISTORY", default_value_t = 10_080)]
     pub max_history: usize,
+
+    /// Keep the model's own quantile bands instead of calibrating them on
+    /// its errors over the recent history.
+    #[arg(long, env = "KEDASTRAL_NO_CALIBRATION")]
+    pub no_calibration: bool,
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -339,11 +346,80 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn load_model(runtime: &ModelRuntime, name: &str) -> anyhow::Result<LoadedModel> {
-    let model = runtime.load(&ModelSource::parse(name))?;
+fn load_model(runtime: &ModelRuntime, source: &ModelSource) -> anyhow::Result<LoadedModel> {
+    let model = runtime.load(source)?;
     tracing::info!(model = model.label(), name = %model.info().name,
         version = %model.info().version, compile = ?model.compile_outcome(), "model loaded");
     Ok(model)
+}
+
+/// What `--model` names: one model, or for `auto` every built-in in
+/// shadow with the best one served.
+struct Models {
+    info: ModelInfo,
+    models: Vec<LoadedModel>,
+}
+
+impl Models {
+    fn load(runtime: &ModelRuntime, args: &ModelInputArgs) -> anyhow::Result<Self> {
+        let sources = crate::model::source::candidates(&args.model);
+        if sources.len() > 1 && !args.params.is_empty() {
+            bail!(
+                "--param is for one model; with --model auto every candidate runs on its defaults"
+            );
+        }
+        let models = sources
+            .iter()
+            .map(|source| load_model(runtime, source))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let info = if models.len() == 1 {
+            models[0].info().clone()
+        } else {
+            let names: Vec<&str> = models.iter().map(|m| m.info().name.as_str()).collect();
+            ModelInfo::new(
+                crate::model::source::AUTO,
+                env!("CARGO_PKG_VERSION"),
+                &format!(
+                    "serves whichever of {} or their mean forecast best lately",
+                    names.join(", ")
+                ),
+                models.iter().map(|m| m.info().min_history).min().unwrap_or(1),
+            )
+        };
+        Ok(Self { info, models })
+    }
+
+    fn shadow(&self, horizon: u32, max_history: usize, calibrate: bool) -> Shadow {
+        let mut config = ShadowConfig::for_horizon(horizon, max_history);
+        config.calibrate = calibrate;
+        Shadow::new(
+            self.models.iter().map(|m| m.info().name.clone()).collect(),
+            config,
+        )
+    }
+
+    /// Forecasts `request` as the service would: the shadow evaluation on
+    /// the history (choice and calibration), then the served forecast.
+    fn forecaster(&self, horizon: u32, max_history: usize, calibrate: bool) -> ShadowRunner {
+        ShadowRunner {
+            shadow: self.shadow(horizon, max_history, calibrate),
+            instances: self.models.iter().map(LoadedModel::instance).collect(),
+        }
+    }
+}
+
+struct ShadowRunner {
+    shadow: Shadow,
+    instances: Vec<crate::model::ModelInstance>,
+}
+
+impl ShadowRunner {
+    fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, String> {
+        let instances = &mut self.instances;
+        self.shadow.forecast(request, None, &mut |i, r| {
+            instances[i].forecast(r).map_err(|e| e.to_string())
+        })
+    }
 }
 
 fn load_history(args: &ModelInputArgs) -> anyhow::Result<Series> {
@@ -379,6 +455,9 @@ struct ForecastOutput<'a> {
     horizon: u32,
     values: &'a [f64],
     quantiles: Vec<BandOutput<'a>>,
+    /// The candidates' recent errors, which one served, and whether the
+    /// bands are calibrated.
+    selection: Selection,
 }
 
 #[derive(Serialize)]
@@ -396,7 +475,7 @@ struct BandOutput<'a> {
 fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let series = load_history(&args.input)?;
     let runtime = args.input.runtime.runtime()?;
-    let model = load_model(&runtime, &args.input.model)?;
+    let models = Models::load(&runtime, &args.input)?;
     let history = series.tail(args.input.max_history.max(1));
     let request = ForecastRequest {
         horizon: args.input.horizon,
@@ -404,12 +483,21 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
         params: args.input.params.clone(),
         history,
     };
-    let forecast = model.instance().forecast(&request)?;
+    // The shadow origins come from the same history the forecast is made
+    // from, so the choice and the bands use nothing the user did not give.
+    let mut runner = models.forecaster(
+        args.input.horizon,
+        args.input.max_history,
+        !args.input.no_calibration,
+    );
+    let forecast = runner.forecast(&request).map_err(anyhow::Error::msg)?;
+    let selection = runner.shadow.selection();
     let first_time = request.history.time_of(request.history.len());
     let mut out = std::io::stdout().lock();
     match args.format {
         ForecastFormat::Json => {
-            let output = forecast_output(model.info(), &request, &forecast, first_time);
+            let output =
+                forecast_output(&models.info, &request, &forecast, first_time, selection);
             serde_json::to_writer_pretty(&mut out, &output)?;
             writeln!(out)?;
         }
@@ -437,6 +525,7 @@ fn forecast_output<'a>(
     request: &ForecastRequest,
     forecast: &'a Forecast,
     first_time: i64,
+    selection: Selection,
 ) -> ForecastOutput<'a> {
     ForecastOutput {
         model: ModelRef {
@@ -455,6 +544,7 @@ fn forecast_output<'a>(
                 values: &b.values,
             })
             .collect(),
+        selection,
     }
 }
 
@@ -482,12 +572,12 @@ pub(crate) fn default_target_per_pod(series: &Series) -> f64 {
 
 fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let runtime = args.input.runtime.runtime()?;
-    let model = load_model(&runtime, &args.input.model)?;
+    let models = Models::load(&runtime, &args.input)?;
     if let Some(dir) = args.input.input.as_ref().filter(|p| p.is_dir()) {
-        return run_backtest_folder(&args, &model, dir);
+        return run_backtest_folder(&args, &models, dir);
     }
     let series = load_history(&args.input)?;
-    let report = backtest_one(&args, &model, &series)?;
+    let report = backtest_one(&args, &models, &series)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         ReportFormat::Json => {
@@ -497,7 +587,7 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
                 #[serde(flatten)]
                 report: &'a BacktestReport,
             }
-            let info = model.info();
+            let info = &models.info;
             serde_json::to_writer_pretty(
                 &mut out,
                 &Output {
@@ -510,7 +600,7 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
             )?;
             writeln!(out)?;
         }
-        ReportFormat::Text => write_backtest_text(&mut out, model.info(), &report)?,
+        ReportFormat::Text => write_backtest_text(&mut out, &models.info, &report)?,
     }
     Ok(())
 }
@@ -519,7 +609,7 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
 /// the stride default per history, so traces of any scale and step compare.
 fn backtest_one(
     args: &BacktestArgs,
-    model: &LoadedModel,
+    models: &Models,
     series: &Series,
 ) -> anyhow::Result<BacktestReport> {
     let target_per_pod = match args.target_per_pod {
@@ -544,13 +634,19 @@ fn backtest_one(
             .div_ceil(u64::from(series.step_seconds.max(1))) as usize,
         params: args.input.params.clone(),
     };
-    let mut instance = model.instance();
-    Ok(backtest::run(
+    let mut runner = models.forecaster(
+        args.input.horizon,
+        args.input.max_history,
+        !args.input.no_calibration,
+    );
+    let mut report = backtest::run(
         series,
         &config,
-        model.info().min_history as usize,
-        |r| instance.forecast(r).map_err(|e| e.to_string()),
-    )?)
+        models.info.min_history as usize,
+        |r| runner.forecast(r),
+    )?;
+    report.selection = Some(runner.shadow.selection());
+    Ok(report)
 }
 
 /// Per trace and over all of them: what a folder of histories says.
@@ -645,7 +741,7 @@ fn aggregate(traces: &[TraceReport]) -> Aggregate {
 /// aggregate over them.
 fn run_backtest_folder(
     args: &BacktestArgs,
-    model: &LoadedModel,
+    models: &Models,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -662,7 +758,7 @@ fn run_backtest_folder(
     for path in &paths {
         let series = history::load_csv(path, step)?;
         let report =
-            backtest_one(args, model, &series).with_context(|| format!("{}", path.display()))?;
+            backtest_one(args, models, &series).with_context(|| format!("{}", path.display()))?;
         let trace = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -670,7 +766,7 @@ fn run_backtest_folder(
         traces.push(TraceReport { trace, report });
     }
     let aggregate = aggregate(&traces);
-    let info = model.info();
+    let info = &models.info;
     let mut out = std::io::stdout().lock();
     match args.format {
         ReportFormat::Json => {
@@ -852,7 +948,7 @@ fn write_backtest_text(
 
 fn inspect(model: &str, format: ReportFormat, runtime: &RuntimeArgs) -> anyhow::Result<()> {
     let runtime = runtime.runtime()?;
-    let model = load_model(&runtime, model)?;
+    let model = load_model(&runtime, &ModelSource::parse(model))?;
     let info = model.info();
     let mut out = std::io::stdout().lock();
     match format {

@@ -16,6 +16,22 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// `--model auto`: the built-ins in shadow, the best one served.
+pub const AUTO: &str = "auto";
+
+/// What a `--model` value runs: the named model, or for [`AUTO`] every
+/// built-in, in order of preference.
+pub fn candidates(value: &str) -> Vec<ModelSource> {
+    if value == AUTO {
+        BUILTINS
+            .iter()
+            .map(|(name, _)| ModelSource::Builtin(name))
+            .collect()
+    } else {
+        vec![ModelSource::parse(value)]
+    }
+}
+
 /// Where a model's component comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {

@@ -1,0 +1,525 @@
+//! Shadow evaluation: the candidate models forecast from past origins of a
+//! workload's own history, and what happened next scores them.
+//!
+//! Shadow origins sit on a grid of absolute times (every `spacing` steps),
+//! so each is forecast once and kept while it is inside the scoring window
+//! of the last `keep` origins. From them come two things:
+//!
+//! - **model choice** (`--model auto`): every candidate's mean absolute
+//!   error over the same (origin, lead) pairs, plus `mean`, the average of
+//!   the candidates' forecasts. The best one is served, and it is replaced
+//!   only by one whose error is lower by `margin`, and not again until
+//!   `dwell` more origins have been judged, so the choice does not flap;
+//! - **calibrated bands**: the quantiles of the served forecast's errors at
+//!   each lead (pooled with neighbouring leads), added to the point
+//!   forecast. Split-conformal in spirit: the bands cover what they claim
+//!   on the recent past, whatever the model thinks of its own uncertainty.
+//!
+//! The logic is pure: callers pass a function that runs candidate `i`.
+
+use std::collections::VecDeque;
+
+use kedastral_model_sdk::stats::{quantile_sorted, sort_finite};
+use kedastral_model_sdk::{Forecast, ForecastRequest, QuantileBand, Series};
+use serde::{Deserialize, Serialize};
+
+/// The name of the averaged candidate.
+pub const MEAN: &str = "mean";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowConfig {
+    /// Steps between shadow origins.
+    pub spacing: usize,
+    /// Shadow origins kept: the scoring window is `spacing * keep` steps.
+    pub keep: usize,
+    /// Fully judged origins needed before choosing or calibrating.
+    pub min_origins: usize,
+    /// How much lower (relative) a challenger's error must be to replace
+    /// the served candidate.
+    pub margin: f64,
+    /// Origins that must pass after a switch before the next one.
+    pub dwell: usize,
+    /// Replace the bands by the quantiles of the recent errors.
+    pub calibrate: bool,
+    /// How fast each band's width follows the share of actuals it held:
+    /// the change of its log per forecast observed, per unit of miss.
+    pub adapt_rate: f64,
+    /// Most history points handed to a candidate at a shadow origin.
+    pub max_history: usize,
+}
+
+impl ShadowConfig {
+    /// Defaults for a horizon: an origin every half horizon, 48 of them.
+    pub fn for_horizon(horizon: u32, max_history: usize) -> Self {
+        Self {
+            spacing: (horizon as usize / 2).max(1),
+            keep: 48,
+            min_origins: 12,
+            margin: 0.1,
+            dwell: 12,
+            calibrate: true,
+            adapt_rate: 0.1,
+            max_history,
+        }
+    }
+}
+
+/// One candidate's standing, as shown by the API and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateScore {
+    pub name: String,
+    /// Mean absolute error over the judged pairs; `None` before any.
+    pub mae: Option<f64>,
+    /// Shadow origins it failed to forecast from.
+    pub failures: usize,
+}
+
+/// What the shadow evaluation says now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    /// The candidate served.
+    pub chosen: String,
+    pub candidates: Vec<CandidateScore>,
+    /// Shadow origins whose whole horizon has been observed.
+    pub judged_origins: usize,
+    /// (origin, lead) pairs every score is over.
+    pub points: usize,
+    pub switches: u64,
+    /// Whether the served bands come from the recent errors.
+    pub calibrated: bool,
+}
+
+/// A calibrated forecast served, kept until its horizon is observed.
+struct Served {
+    time: i64,
+    bands: Vec<(f64, Vec<f64>)>,
+}
+
+struct Origin {
+    /// Unix seconds of the origin's first forecast step.
+    time: i64,
+    /// Per real candidate: its point forecast, or `None` if it failed.
+    points: Vec<Option<Vec<f64>>>,
+}
+
+pub struct Shadow {
+    config: ShadowConfig,
+    /// Real candidates, then [`MEAN`] when there are several.
+    names: Vec<String>,
+    real: usize,
+    origins: VecDeque<Origin>,
+    chosen: usize,
+    decided: bool,
+    /// Unix seconds when the choice last changed.
+    switched_at: Option<i64>,
+    switches: u64,
+    scores: Vec<CandidateScore>,
+    judged: usize,
+    points: usize,
+    calibrated: bool,
+    served: VecDeque<Served>,
+    /// Per nominal quantile level, the level of the errors' distribution
+    /// that has lately covered it (adaptive conformal inference).
+    levels: Vec<(f64, f64)>,
+}
+
+/// Runs candidate `i` on a request.
+pub type CallFn<'a> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, String> + 'a;
+
+impl Shadow {
+    /// `candidates` in order of preference: the first is served until the
+    /// evidence says otherwise.
+    pub fn new(candidates: Vec<String>, config: ShadowConfig) -> Self {
+        assert!(!candidates.is_empty(), "at least one candidate");
+        let real = candidates.len();
+        let mut names = candidates;
+        if real > 1 {
+            names.push(MEAN.to_owned());
+        }
+        let scores = names
+            .iter()
+            .map(|name| CandidateScore {
+                name: name.clone(),
+                mae: None,
+                failures: 0,
+            })
+            .collect();
+        Self {
+            config,
+            names,
+            real,
+            origins: VecDeque::new(),
+            chosen: 0,
+            decided: false,
+            switched_at: None,
+            switches: 0,
+            scores,
+            judged: 0,
+            points: 0,
+            calibrated: false,
+            served: VecDeque::new(),
+            levels: Vec::new(),
+        }
+    }
+
+    pub fn selection(&self) -> Selection {
+        Selection {
+            chosen: self.names[self.chosen].clone(),
+            candidates: self.scores.clone(),
+            judged_origins: self.judged,
+            points: self.points,
+            switches: self.switches,
+            calibrated: self.calibrated,
+        }
+    }
+
+    /// Brings the shadow origins up to `request`'s history (running at most
+    /// `budget` new shadow forecasts per candidate, oldest first; `None`:
+    /// all), re-scores, maybe switches, and forecasts with the served
+    /// candidate. If it fails, the next best that works answers instead.
+    pub fn forecast(
+        &mut self,
+        request: &ForecastRequest,
+        budget: Option<usize>,
+        call: &mut CallFn<'_>,
+    ) -> Result<Forecast, String> {
+        self.update(&request.history, request.horizon as usize, budget, request, call);
+        self.rescore(&request.history, request.horizon as usize);
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |i: usize| (i != self.chosen, self.scores[i].mae.unwrap_or(f64::INFINITY));
+            let (ka, kb) = (key(a), key(b));
+            ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+        });
+        let mut first_error = None;
+        for i in order {
+            match self.run(i, request, call) {
+                Ok(mut forecast) => {
+                    self.calibrated = false;
+                    if self.config.calibrate && self.judged >= self.config.min_origins {
+                        self.adapt(&request.history);
+                        self.calibrated = self.calibrate(i, &request.history, &mut forecast);
+                    }
+                    if self.calibrated {
+                        self.served.push_back(Served {
+                            time: request.history.time_of(request.history.len()),
+                            bands: forecast
+                                .quantiles
+                                .iter()
+                                .map(|b| (b.level, b.values.clone()))
+                                .collect(),
+                        });
+                    }
+                    return Ok(forecast);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(format!("{}: {e}", self.names[i]));
+                }
+            }
+        }
+        Err(first_error.unwrap_or_default())
+    }
+
+    /// Candidate `i`'s forecast: a real one's own, or the average.
+    fn run(
+        &self,
+        i: usize,
+        request: &ForecastRequest,
+        call: &mut CallFn<'_>,
+    ) -> Result<Forecast, String> {
+        if i < self.real {
+            return call(i, request);
+        }
+        let mut answers = Vec::with_capacity(self.real);
+        for j in 0..self.real {
+            answers.push(call(j, request)?);
+        }
+        Ok(average(&answers))
+    }
+
+    fn update(
+        &mut self,
+        history: &Series,
+        horizon: usize,
+        budget: Option<usize>,
+        request: &ForecastRequest,
+        call: &mut CallFn<'_>,
+    ) {
+        let step = i64::from(history.step_seconds.max(1));
+        let n = history.len();
+        let end = history.time_of(n);
+        let grid = step * self.config.spacing as i64;
+        let oldest = end - grid * self.config.keep as i64;
+        while self.origins.front().is_some_and(|o| o.time <= oldest) {
+            self.origins.pop_front();
+        }
+        // Grid times in (oldest, end - step], newest held excluded.
+        let newest_held = self.origins.back().map(|o| o.time);
+        let mut time = (oldest.div_euclid(grid) + 1) * grid;
+        let mut ran = 0usize;
+        let mut fresh = Vec::new();
+        while time < end {
+            if newest_held.is_none_or(|t| time > t) {
+                if budget.is_some_and(|b| ran >= b) {
+                    break;
+                }
+                let index = (time - history.start_unix_seconds) / step;
+                if index >= 1 {
+                    let to = index as usize;
+                    let from = to.saturating_sub(self.config.max_history);
+                    let shadow_request = ForecastRequest {
+                        history: history.slice(from, to),
+                        horizon: horizon as u32,
+                        quantiles: Vec::new(),
+                        params: request.params.clone(),
+                    };
+                    let points = (0..self.real)
+                        .map(|i| call(i, &shadow_request).ok().map(|f| f.values))
+                        .collect();
+                    fresh.push(Origin { time, points });
+                    ran += 1;
+                }
+            }
+            time += grid;
+        }
+        self.origins.extend(fresh);
+    }
+
+    /// Per candidate, the absolute errors over the pairs every eligible
+    /// candidate forecast; then the choice.
+    fn rescore(&mut self, history: &Series, horizon: usize) {
+        let step = i64::from(history.step_seconds.max(1));
+        let total = self.origins.len();
+        let failures: Vec<usize> = (0..self.real)
+            .map(|i| self.origins.iter().filter(|o| o.points[i].is_none()).count())
+            .collect();
+        // A candidate that failed on more than a tenth of the origins is
+        // not judged (nor averaged): it cannot be relied on.
+        let eligible: Vec<bool> = failures.iter().map(|&f| f * 10 <= total).collect();
+        let mut sums = vec![0.0; self.names.len()];
+        let mut points = 0usize;
+        let mut judged = 0usize;
+        for origin in &self.origins {
+            let usable: Vec<&Vec<f64>> = (0..self.real)
+                .filter(|&i| eligible[i])
+                .filter_map(|i| origin.points[i].as_ref())
+                .collect();
+            if usable.len() < eligible.iter().filter(|&&e| e).count() || usable.is_empty() {
+                continue;
+            }
+            let first = (origin.time - history.start_unix_seconds) / step;
+            if first < 0 {
+                continue;
+            }
+            let first = first as usize;
+            if first + horizon <= history.len() {
+                judged += 1;
+            }
+            for lead in 0..horizon {
+                let Some(&actual) = history.values.get(first + lead) else {
+                    break;
+                };
+                if actual.is_nan() {
+                    continue;
+                }
+                points += 1;
+                let mut k = 0;
+                let mut mean = 0.0;
+                for i in 0..self.real {
+                    if !eligible[i] {
+                        continue;
+                    }
+                    let value = usable[k][lead];
+                    k += 1;
+                    sums[i] += (value - actual).abs();
+                    mean += value;
+                }
+                if self.real > 1 {
+                    mean /= usable.len() as f64;
+                    sums[self.real] += (mean - actual).abs();
+                }
+            }
+        }
+        for (i, score) in self.scores.iter_mut().enumerate() {
+            let ok = i >= self.real || eligible[i];
+            score.failures = failures.get(i).copied().unwrap_or(0);
+            score.mae = (ok && points > 0).then(|| sums[i] / points as f64);
+        }
+        self.points = points;
+        self.judged = judged;
+        let grid = step * self.config.spacing as i64;
+        self.choose(history.time_of(history.len()), grid);
+    }
+
+    /// `now` is the end of the history; `grid` the seconds between origins.
+    fn choose(&mut self, now: i64, grid: i64) {
+        if self.names.len() == 1 || self.judged < self.config.min_origins {
+            return;
+        }
+        let mae = |i: usize| self.scores[i].mae.unwrap_or(f64::INFINITY);
+        let best = (0..self.names.len())
+            .min_by(|&a, &b| mae(a).total_cmp(&mae(b)))
+            .expect("candidates");
+        if best == self.chosen || !mae(best).is_finite() {
+            self.decided = true;
+            return;
+        }
+        // One origin is judged per grid interval of time.
+        let rested = self
+            .switched_at
+            .is_none_or(|t| now - t >= self.config.dwell as i64 * grid);
+        let clearly_better = mae(best) < mae(self.chosen) * (1.0 - self.config.margin);
+        let chosen_unusable = !mae(self.chosen).is_finite();
+        if !self.decided || chosen_unusable || (clearly_better && rested) {
+            self.chosen = best;
+            self.switched_at = Some(now);
+            self.switches += 1;
+        }
+        self.decided = true;
+    }
+
+    /// Moves each level's effective level by how often the served bands
+    /// have held the actuals: up when they held too few, down when too
+    /// many (Gibbs & Candès 2021), one step per forecast fully observed.
+    fn adapt(&mut self, history: &Series) {
+        let step = i64::from(history.step_seconds.max(1));
+        let gamma = self.config.adapt_rate;
+        while let Some(served) = self.served.front() {
+            let first = (served.time - history.start_unix_seconds) / step;
+            let horizon = served.bands.first().map_or(0, |b| b.1.len());
+            if first >= 0 && first as usize + horizon > history.len() {
+                break;
+            }
+            let served = self.served.pop_front().expect("front");
+            if first < 0 {
+                continue;
+            }
+            let actuals = &history.values[first as usize..first as usize + horizon];
+            for (level, values) in &served.bands {
+                let (held, count) = actuals
+                    .iter()
+                    .zip(values)
+                    .filter(|(a, _)| !a.is_nan())
+                    .fold((0usize, 0usize), |(h, c), (a, v)| (h + usize::from(a <= v), c + 1));
+                if count == 0 {
+                    continue;
+                }
+                let held = held as f64 / count as f64;
+                // An upper band that held too few actuals widens, as does
+                // a lower band that had too many below it.
+                let side = if *level > 0.5 { 1.0 } else { -1.0 };
+                let width = self.width(*level);
+                let entry = self
+                    .levels
+                    .iter_mut()
+                    .find(|(l, _)| l == level)
+                    .expect("width adds it");
+                entry.1 = (width.ln() + gamma * side * (level - held)).clamp(-3.0, 3.0).exp();
+            }
+        }
+    }
+
+    fn width(&mut self, level: f64) -> f64 {
+        if let Some(&(_, w)) = self.levels.iter().find(|(l, _)| *l == level) {
+            return w;
+        }
+        self.levels.push((level, 1.0));
+        1.0
+    }
+
+    /// Replaces `forecast`'s bands by its point plus the quantiles of
+    /// candidate `i`'s recent errors at each lead, pooled with the leads
+    /// within a quarter of it on either side. False if too few errors.
+    fn calibrate(&mut self, i: usize, history: &Series, forecast: &mut Forecast) -> bool {
+        let horizon = forecast.values.len();
+        let step = i64::from(history.step_seconds.max(1));
+        let mut errors: Vec<Vec<f64>> = vec![Vec::new(); horizon];
+        for origin in &self.origins {
+            let Some(point) = self.point_of(i, origin) else {
+                continue;
+            };
+            let first = (origin.time - history.start_unix_seconds) / step;
+            if first < 0 {
+                continue;
+            }
+            for (lead, errs) in errors.iter_mut().enumerate() {
+                match history.values.get(first as usize + lead) {
+                    Some(actual) if !actual.is_nan() => errs.push(actual - point[lead]),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        let widths: Vec<f64> = forecast
+            .quantiles
+            .iter()
+            .map(|q| self.width(q.level))
+            .collect();
+        let mut pooled = Vec::new();
+        let mut bands: Vec<Vec<f64>> = vec![Vec::with_capacity(horizon); forecast.quantiles.len()];
+        for lead in 0..horizon {
+            let reach = (lead + 2) / 4;
+            pooled.clear();
+            for errs in &errors[lead.saturating_sub(reach)..(lead + reach + 1).min(horizon)] {
+                pooled.extend_from_slice(errs);
+            }
+            if errors[lead].len() < self.config.min_origins {
+                return false;
+            }
+            sort_finite(&mut pooled);
+            // Levels adapt apart, so keep the bands in order.
+            let mut floor = f64::NEG_INFINITY;
+            for ((band, q), width) in bands.iter_mut().zip(&forecast.quantiles).zip(&widths) {
+                let offset = quantile_sorted(&pooled, q.level).unwrap_or(0.0) * width;
+                floor = floor.max(forecast.values[lead] + offset);
+                band.push(floor);
+            }
+        }
+        for (q, values) in forecast.quantiles.iter_mut().zip(bands) {
+            q.values = values;
+        }
+        true
+    }
+
+    /// Candidate `i`'s point forecast from a shadow origin.
+    fn point_of(&self, i: usize, origin: &Origin) -> Option<Vec<f64>> {
+        if i < self.real {
+            return origin.points[i].clone();
+        }
+        let answers: Vec<&Vec<f64>> = origin.points.iter().flatten().collect();
+        if answers.len() < self.real {
+            return None;
+        }
+        let h = answers[0].len();
+        Some(
+            (0..h)
+                .map(|l| answers.iter().map(|a| a[l]).sum::<f64>() / answers.len() as f64)
+                .collect(),
+        )
+    }
+}
+
+/// The average of several forecasts of the same request, band by band.
+fn average(answers: &[Forecast]) -> Forecast {
+    let n = answers.len() as f64;
+    let mean = |pick: &dyn Fn(&Forecast) -> &[f64]| -> Vec<f64> {
+        let len = pick(&answers[0]).len();
+        (0..len)
+            .map(|l| answers.iter().map(|a| pick(a)[l]).sum::<f64>() / n)
+            .collect()
+    };
+    Forecast {
+        values: mean(&|f| &f.values),
+        quantiles: answers[0]
+            .quantiles
+            .iter()
+            .enumerate()
+            .map(|(b, band)| QuantileBand {
+                level: band.level,
+                values: mean(&|f| &f.quantiles[b].values),
+            })
+            .collect(),
+    }
+}
