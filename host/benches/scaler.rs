@@ -57,6 +57,7 @@ fn snapshot(i: usize) -> Snapshot {
         // Fresh for the whole run.
         stale_after_seconds: 86_400,
         lead_time_seconds: 300,
+        selection: None,
     }
 }
 

@@ -28,6 +28,7 @@ pub struct WorkloadFile {
     pub horizon: Option<String>,
     pub interval: Option<String>,
     pub model: Option<String>,
+    pub calibrate: Option<bool>,
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
     pub target_per_pod: f64,
@@ -63,6 +64,9 @@ pub struct WorkloadConfig {
     pub interval: Duration,
     pub model: String,
     pub params: Vec<(String, String)>,
+    /// Bands from the quantiles of the recent forecast errors rather than
+    /// the model's own.
+    pub calibrate: bool,
     pub policy: CapacityPolicy,
     /// A forecast whose origin is older than this is stale: not served for
     /// scaling, and `/readyz` fails.
@@ -301,6 +305,7 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         interval,
         model: w.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
         params: w.params.clone().into_iter().collect(),
+        calibrate: w.calibrate.unwrap_or(true),
         policy,
         stale_after,
         lead_time,

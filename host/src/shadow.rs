@@ -185,11 +185,22 @@ impl Shadow {
         budget: Option<usize>,
         call: &mut CallFn<'_>,
     ) -> Result<Forecast, String> {
-        self.update(&request.history, request.horizon as usize, budget, request, call);
+        self.update(
+            &request.history,
+            request.horizon as usize,
+            budget,
+            request,
+            call,
+        );
         self.rescore(&request.history, request.horizon as usize);
         let mut order: Vec<usize> = (0..self.names.len()).collect();
         order.sort_by(|&a, &b| {
-            let key = |i: usize| (i != self.chosen, self.scores[i].mae.unwrap_or(f64::INFINITY));
+            let key = |i: usize| {
+                (
+                    i != self.chosen,
+                    self.scores[i].mae.unwrap_or(f64::INFINITY),
+                )
+            };
             let (ka, kb) = (key(a), key(b));
             ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         });
@@ -293,7 +304,12 @@ impl Shadow {
         let step = i64::from(history.step_seconds.max(1));
         let total = self.origins.len();
         let failures: Vec<usize> = (0..self.real)
-            .map(|i| self.origins.iter().filter(|o| o.points[i].is_none()).count())
+            .map(|i| {
+                self.origins
+                    .iter()
+                    .filter(|o| o.points[i].is_none())
+                    .count()
+            })
             .collect();
         // A candidate that failed on more than a tenth of the origins is
         // not judged (nor averaged): it cannot be relied on.
@@ -402,7 +418,9 @@ impl Shadow {
                     .iter()
                     .zip(values)
                     .filter(|(a, _)| !a.is_nan())
-                    .fold((0usize, 0usize), |(h, c), (a, v)| (h + usize::from(a <= v), c + 1));
+                    .fold((0usize, 0usize), |(h, c), (a, v)| {
+                        (h + usize::from(a <= v), c + 1)
+                    });
                 if count == 0 {
                     continue;
                 }
@@ -416,7 +434,9 @@ impl Shadow {
                     .iter_mut()
                     .find(|(l, _)| l == level)
                     .expect("width adds it");
-                entry.1 = (width.ln() + gamma * side * (level - held)).clamp(-3.0, 3.0).exp();
+                entry.1 = (width.ln() + gamma * side * (level - held))
+                    .clamp(-3.0, 3.0)
+                    .exp();
             }
         }
     }
@@ -521,5 +541,219 @@ fn average(answers: &[Forecast]) -> Forecast {
                 values: mean(&|f| &f.quantiles[b].values),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic standard normal noise.
+    struct Noise(u64);
+
+    impl Noise {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.uniform(), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+    }
+
+    const STEP: u32 = 60;
+
+    /// The true mean at point `i`: a daily wave.
+    fn truth(i: i64) -> f64 {
+        100.0 + 40.0 * (i as f64 * std::f64::consts::TAU / 1440.0).sin()
+    }
+
+    fn series(n: usize, sigma: f64, seed: u64) -> Series {
+        let mut noise = Noise(seed);
+        let values = (0..n as i64)
+            .map(|i| truth(i) + sigma * noise.normal())
+            .collect();
+        Series::new(0, STEP, values)
+    }
+
+    /// Candidate 0 knows the truth; candidate 1 forecasts the last value;
+    /// candidate 2 (when present) always fails.
+    fn call(i: usize, request: &ForecastRequest) -> Result<Forecast, String> {
+        let origin = request.history.len() as i64 + request.history.start_unix_seconds / 60;
+        let h = request.horizon as i64;
+        let values: Vec<f64> = match i {
+            0 => (0..h).map(|l| truth(origin + l)).collect(),
+            1 => vec![request.history.last_observed().unwrap_or(0.0); h as usize],
+            _ => return Err("always fails".into()),
+        };
+        Ok(Forecast {
+            quantiles: request
+                .quantiles
+                .iter()
+                .map(|&level| QuantileBand {
+                    level,
+                    values: values.clone(),
+                })
+                .collect(),
+            values,
+        })
+    }
+
+    fn request(history: &Series, end: usize) -> ForecastRequest {
+        ForecastRequest::new(history.slice(end.saturating_sub(2000), end), 30)
+            .with_quantiles(vec![0.1, 0.5, 0.9])
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        ["truth", "last", "broken"][..n]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn serves_the_first_candidate_until_the_evidence_picks_the_better_one() {
+        let history = series(6000, 5.0, 1);
+        let mut shadow = Shadow::new(
+            vec!["last".into(), "truth".into()],
+            ShadowConfig::for_horizon(30, 2000),
+        );
+        // Candidate order swapped: index 0 is "last" here.
+        let mut swapped = |i: usize, r: &ForecastRequest| call(1 - i, r);
+        shadow
+            .forecast(&request(&history, 3000), Some(0), &mut swapped)
+            .unwrap();
+        assert_eq!(shadow.selection().chosen, "last", "no evidence yet");
+        for end in (3001..4000).step_by(5) {
+            shadow
+                .forecast(&request(&history, end), None, &mut swapped)
+                .unwrap();
+        }
+        let selection = shadow.selection();
+        assert_eq!(selection.chosen, "truth");
+        assert_eq!(selection.switches, 1);
+        assert!(selection.judged_origins >= 12);
+        let mae = |name: &str| {
+            selection
+                .candidates
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.mae)
+                .unwrap()
+        };
+        // Noise of sigma 5 has a mean absolute value of about 4.
+        assert!((3.0..5.0).contains(&mae("truth")), "{selection:?}");
+        assert!(mae("last") > mae("truth"));
+    }
+
+    #[test]
+    fn equal_candidates_do_not_flap() {
+        let history = series(9000, 5.0, 2);
+        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
+        // Both candidates know the truth, one with a small wobble of its own.
+        let mut twins = |i: usize, r: &ForecastRequest| {
+            let mut f = call(0, r)?;
+            let end = r.history.len() as f64;
+            for v in &mut f.values {
+                *v += if i == 1 { (end * 0.37).sin() } else { 0.0 };
+            }
+            Ok(f)
+        };
+        for end in (3000..9000).step_by(3) {
+            shadow
+                .forecast(&request(&history, end), None, &mut twins)
+                .unwrap();
+        }
+        assert!(shadow.selection().switches <= 1, "{:?}", shadow.selection());
+    }
+
+    #[test]
+    fn calibrated_bands_cover_what_they_claim() {
+        let history = series(20_000, 8.0, 3);
+        let mut shadow = Shadow::new(names(1), ShadowConfig::for_horizon(30, 2000));
+        let mut inside = [0usize; 2];
+        let mut total = 0usize;
+        for end in (3000..19_000).step_by(7) {
+            let f = shadow
+                .forecast(&request(&history, end), None, &mut call)
+                .unwrap();
+            if end < 4000 {
+                continue;
+            }
+            assert!(shadow.selection().calibrated);
+            for lead in 0..30 {
+                let actual = history.values[end + lead];
+                inside[0] += usize::from(actual <= f.quantiles[0].values[lead]);
+                inside[1] += usize::from(actual <= f.quantiles[2].values[lead]);
+                total += 1;
+            }
+        }
+        let share = |n: usize| n as f64 / total as f64;
+        // The model's own bands have no width at all: all of it is learnt.
+        assert!(
+            (share(inside[0]) - 0.1).abs() < 0.03,
+            "{}",
+            share(inside[0])
+        );
+        assert!(
+            (share(inside[1]) - 0.9).abs() < 0.03,
+            "{}",
+            share(inside[1])
+        );
+    }
+
+    #[test]
+    fn a_failing_candidate_is_never_served() {
+        let history = series(5000, 5.0, 4);
+        let mut shadow = Shadow::new(
+            vec!["broken".into(), "truth".into()],
+            ShadowConfig::for_horizon(30, 2000),
+        );
+        let mut calls = |i: usize, r: &ForecastRequest| call(if i == 0 { 2 } else { 0 }, r);
+        // The preferred candidate fails: the next one answers at once.
+        let f = shadow
+            .forecast(&request(&history, 3000), Some(0), &mut calls)
+            .unwrap();
+        assert_eq!(f.values[0], truth(3000));
+        for end in (3001..4000).step_by(5) {
+            shadow
+                .forecast(&request(&history, end), None, &mut calls)
+                .unwrap();
+        }
+        let selection = shadow.selection();
+        assert_eq!(selection.chosen, "truth");
+        let broken = &selection.candidates[0];
+        assert_eq!((broken.mae, broken.failures > 0), (None, true));
+    }
+
+    #[test]
+    fn every_candidate_failing_is_an_error_naming_the_first() {
+        let history = series(3000, 5.0, 5);
+        let mut shadow = Shadow::new(names(1), ShadowConfig::for_horizon(30, 2000));
+        let error = shadow
+            .forecast(&request(&history, 3000), None, &mut |_, _| Err("no".into()))
+            .unwrap_err();
+        assert_eq!(error, "truth: no");
+    }
+
+    #[test]
+    fn a_budget_bounds_the_shadow_forecasts_per_call() {
+        let history = series(5000, 5.0, 6);
+        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
+        let mut count = 0usize;
+        let mut counting = |i: usize, r: &ForecastRequest| {
+            count += 1;
+            call(i, r)
+        };
+        shadow
+            .forecast(&request(&history, 3000), Some(4), &mut counting)
+            .unwrap();
+        // Four origins for each of two candidates, then the served one.
+        assert_eq!(count, 4 * 2 + 1);
     }
 }

@@ -79,6 +79,10 @@ pub struct Metrics {
     pub live_under_forecast_ratio: GaugeVec,
     pub live_error_comparisons: GaugeVec,
     pub live_error_lead_seconds: GaugeVec,
+    pub candidate_mae: GaugeVec,
+    pub candidate_served: GaugeVec,
+    pub model_switches_total: IntCounterVec,
+    pub bands_calibrated: GaugeVec,
 }
 
 impl Metrics {
@@ -108,6 +112,15 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(&errors_total);
+        let model_switches_total = IntCounterVec::new(
+            Opts::new(
+                "kedastral_model_switches_total",
+                "Times the shadow evaluation changed the candidate served.",
+            ),
+            &["workload"],
+        )
+        .expect("valid metric");
+        registry.register(&model_switches_total);
         Self {
             predicted_value: gauge(
                 "kedastral_predicted_value",
@@ -188,6 +201,22 @@ impl Metrics {
             live_error_lead_seconds: gauge(
                 "kedastral_live_error_lead_seconds",
                 "Lead time at which live error is measured.",
+                wm,
+            ),
+            candidate_mae: gauge(
+                "kedastral_candidate_mae",
+                "Mean absolute error of each candidate over the recent shadow origins.",
+                &["workload", "candidate"],
+            ),
+            candidate_served: gauge(
+                "kedastral_candidate_served",
+                "1 for the candidate whose forecast is served, 0 for the others.",
+                &["workload", "candidate"],
+            ),
+            model_switches_total,
+            bands_calibrated: gauge(
+                "kedastral_bands_calibrated",
+                "1 when the served bands come from the recent forecast errors.",
                 wm,
             ),
             registry,

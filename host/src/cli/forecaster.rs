@@ -80,10 +80,15 @@ pub struct WorkloadArgs {
     /// How often to collect and forecast [default: 1m].
     #[arg(long, env = "KEDASTRAL_INTERVAL")]
     pub interval: Option<String>,
-    /// Built-in model (`baseline`, `arima`) or path to a .wasm component
+    /// Built-in model (`baseline`, `arima`), `auto` (every built-in in
+    /// shadow, the best one lately served) or path to a .wasm component
     /// [default: baseline].
     #[arg(long, env = "KEDASTRAL_MODEL")]
     pub model: Option<String>,
+    /// Calibrate the quantile bands on the recent forecast errors (`false`:
+    /// the model's own bands) [default: true].
+    #[arg(long, env = "KEDASTRAL_CALIBRATE")]
+    pub calibrate: Option<bool>,
     /// Model parameter `key=value`; repeat for several.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
@@ -135,6 +140,7 @@ impl WorkloadArgs {
             ("--horizon", self.horizon.is_some()),
             ("--interval", self.interval.is_some()),
             ("--model", self.model.is_some()),
+            ("--calibrate", self.calibrate.is_some()),
             ("--param", !self.params.is_empty()),
             ("--target-per-pod", self.target_per_pod.is_some()),
             ("--headroom", self.headroom.is_some()),
@@ -188,6 +194,7 @@ impl WorkloadArgs {
             horizon: self.horizon.clone(),
             interval: self.interval.clone(),
             model: self.model.clone(),
+            calibrate: self.calibrate,
             params: self.params.iter().cloned().collect(),
             headroom: self.headroom,
             quantile_level: self.quantile_level,

@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use crate::backtest::{self, BacktestConfig, BacktestReport};
 use crate::history;
-use crate::shadow::{Selection, Shadow, ShadowConfig};
 use crate::model::cache::ComponentCache;
 use crate::model::{
     Forecast, ForecastRequest, LoadedModel, ModelInfo, ModelRuntime, ModelSource, RuntimeLimits,
     Series,
 };
+use crate::shadow::{Selection, Shadow, ShadowConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -383,7 +383,11 @@ impl Models {
                     "serves whichever of {} or their mean forecast best lately",
                     names.join(", ")
                 ),
-                models.iter().map(|m| m.info().min_history).min().unwrap_or(1),
+                models
+                    .iter()
+                    .map(|m| m.info().min_history)
+                    .min()
+                    .unwrap_or(1),
             )
         };
         Ok(Self { info, models })
@@ -496,8 +500,7 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match args.format {
         ForecastFormat::Json => {
-            let output =
-                forecast_output(&models.info, &request, &forecast, first_time, selection);
+            let output = forecast_output(&models.info, &request, &forecast, first_time, selection);
             serde_json::to_writer_pretty(&mut out, &output)?;
             writeln!(out)?;
         }
@@ -639,12 +642,9 @@ fn backtest_one(
         args.input.max_history,
         !args.input.no_calibration,
     );
-    let mut report = backtest::run(
-        series,
-        &config,
-        models.info.min_history as usize,
-        |r| runner.forecast(r),
-    )?;
+    let mut report = backtest::run(series, &config, models.info.min_history as usize, |r| {
+        runner.forecast(r)
+    })?;
     report.selection = Some(runner.shadow.selection());
     Ok(report)
 }

@@ -219,6 +219,10 @@ pub enum StartError {
         param: String,
         known: String,
     },
+    #[error(
+        "workload `{workload}`: params are for one model; with model `auto` every candidate runs on its defaults"
+    )]
+    AutoParams { workload: String },
 }
 
 /// Everything a forecaster runs on.
@@ -251,23 +255,34 @@ impl Forecaster {
         let mut pools: HashMap<String, Arc<ModelPool>> = HashMap::new();
         let mut runners = Vec::with_capacity(parts.workloads.len());
         for config in parts.workloads {
-            let pool = match pools.get(&config.model) {
-                Some(pool) => pool.clone(),
-                None => {
-                    let loaded =
-                        runtime
-                            .load(&ModelSource::parse(&config.model))
-                            .map_err(|error| StartError::Model {
-                                workload: config.name.clone(),
-                                model: config.model.clone(),
-                                error: Box::new(error),
-                            })?;
-                    let pool = Arc::new(ModelPool::new(loaded));
-                    pools.insert(config.model.clone(), pool.clone());
-                    pool
-                }
-            };
-            let info = pool.model().info();
+            let sources = crate::model::source::candidates(&config.model);
+            if sources.len() > 1 && !config.params.is_empty() {
+                return Err(StartError::AutoParams {
+                    workload: config.name.clone(),
+                });
+            }
+            let mut candidates = Vec::with_capacity(sources.len());
+            for source in sources {
+                let key = match &source {
+                    ModelSource::Builtin(name) => (*name).to_owned(),
+                    ModelSource::File(_) => config.model.clone(),
+                };
+                let pool = match pools.get(&key) {
+                    Some(pool) => pool.clone(),
+                    None => {
+                        let loaded = runtime.load(&source).map_err(|error| StartError::Model {
+                            workload: config.name.clone(),
+                            model: key.clone(),
+                            error: Box::new(error),
+                        })?;
+                        let pool = Arc::new(ModelPool::new(loaded));
+                        pools.insert(key, pool.clone());
+                        pool
+                    }
+                };
+                candidates.push(pool);
+            }
+            let info = candidates[0].model().info();
             for (key, _) in &config.params {
                 if !info.params.iter().any(|p| &p.name == key) {
                     let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
@@ -283,9 +298,16 @@ impl Forecaster {
                     });
                 }
             }
-            let model = ModelRef {
-                name: info.name.clone(),
-                version: info.version.clone(),
+            let model = if candidates.len() > 1 {
+                ModelRef {
+                    name: crate::model::source::AUTO.to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                }
+            } else {
+                ModelRef {
+                    name: info.name.clone(),
+                    version: info.version.clone(),
+                }
             };
             let config = Arc::new(config);
             shared.board.insert(WorkloadView {
@@ -300,7 +322,7 @@ impl Forecaster {
             runners.push(Runner::new(
                 config,
                 model,
-                pool,
+                candidates,
                 parts.source.clone(),
                 parts.redis.clone(),
                 Slots {

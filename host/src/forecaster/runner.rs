@@ -16,14 +16,34 @@ use crate::collect::Source;
 use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
 use crate::model::ForecastRequest;
+use crate::shadow::{Selection, Shadow, ShadowConfig};
 use crate::store::redis::RedisStore;
 use crate::store::{Band, ModelRef, Snapshot};
 use crate::telemetry::Metrics;
 
+fn new_shadow(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Shadow {
+    let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
+    shadow.calibrate = config.calibrate;
+    let names = pools
+        .iter()
+        .map(|p| p.model().info().name.clone())
+        .collect();
+    Shadow::new(names, shadow)
+}
+
+/// Most new shadow origins each candidate forecasts per tick, so a warm
+/// start costs a few model calls per workload rather than a scoring
+/// window's worth; the evaluation fills up over the first ticks.
+const SHADOW_BUDGET: usize = 4;
+
 pub struct Runner {
     config: Arc<WorkloadConfig>,
     model: ModelRef,
-    pool: Arc<ModelPool>,
+    /// The model, or for `auto` every candidate.
+    pools: Vec<Arc<ModelPool>>,
+    /// Scores the candidates and calibrates the bands. `None` only while a
+    /// forecast runs with it off the async threads.
+    shadow: Option<Shadow>,
     source: Source,
     redis: Option<RedisStore>,
     slots: Slots,
@@ -46,7 +66,7 @@ impl Runner {
     pub(super) fn new(
         config: Arc<WorkloadConfig>,
         model: ModelRef,
-        pool: Arc<ModelPool>,
+        pools: Vec<Arc<ModelPool>>,
         source: Source,
         redis: Option<RedisStore>,
         slots: Slots,
@@ -59,11 +79,12 @@ impl Runner {
         levels.sort_by(f64::total_cmp);
         levels.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
         Self {
+            shadow: Some(new_shadow(&config, &pools)),
             window: HistoryWindow::new(config.step_seconds(), config.window_points()),
             tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
             config,
             model,
-            pool,
+            pools,
             source,
             redis,
             slots,
@@ -229,7 +250,7 @@ impl Runner {
         if self.window.is_empty() || !(new_data || self.snapshot.is_none()) {
             return;
         }
-        let Some(forecast) = self.forecast().await else {
+        let Some((forecast, selection)) = self.forecast().await else {
             return;
         };
         let started = Instant::now();
@@ -273,6 +294,7 @@ impl Runner {
                 .map(|v| self.config.policy.replicas_now(v)),
             stale_after_seconds: self.config.stale_after.as_secs(),
             lead_time_seconds: self.config.lead_time.as_secs(),
+            selection: Some(selection),
         };
         self.tracker
             .record_forecast(origin, snapshot.step_seconds, &snapshot.values);
@@ -366,7 +388,8 @@ impl Runner {
         Some(self.window.last_time() != before)
     }
 
-    async fn forecast(&mut self) -> Option<crate::model::Forecast> {
+    /// The served forecast and the shadow evaluation behind it.
+    async fn forecast(&mut self) -> Option<(crate::model::Forecast, Selection)> {
         let request = ForecastRequest {
             history: self.window.series(),
             horizon: self.config.horizon_steps(),
@@ -381,24 +404,68 @@ impl Runner {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let pool = self.pool.clone();
+        let pools = self.pools.clone();
+        let mut shadow = self.shadow.take().expect("one forecast at a time");
         let answer = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            pool.forecast(&request)
+            let mut reason = "internal";
+            let answer = shadow.forecast(&request, Some(SHADOW_BUDGET), &mut |i, r| {
+                pools[i].forecast(r).map_err(|e| {
+                    reason = e.metric_label();
+                    e.to_string()
+                })
+            });
+            (shadow, answer.map_err(|e| (reason, e)))
         })
         .await;
         self.timed(|m| &m.predict_seconds, started);
         match answer {
-            Ok(Ok(forecast)) => Some(forecast),
-            Ok(Err(e)) => {
-                self.fail("model", e.metric_label(), e.to_string());
-                None
+            Ok((shadow, answer)) => {
+                let selection = shadow.selection();
+                self.shadow = Some(shadow);
+                self.show_selection(&selection);
+                match answer {
+                    Ok(forecast) => Some((forecast, selection)),
+                    Err((reason, e)) => {
+                        self.fail("model", reason, e);
+                        None
+                    }
+                }
             }
             Err(e) => {
+                // Only a panic in the host's own code lands here; start
+                // the evaluation afresh.
+                self.shadow = Some(new_shadow(&self.config, &self.pools));
                 self.fail("model", "panic", e.to_string());
                 None
             }
         }
+    }
+
+    /// The shadow evaluation's scores and choice, as metrics; a change of
+    /// the candidate served is logged.
+    fn show_selection(&self, selection: &Selection) {
+        let metrics = &self.shared.metrics;
+        let name = self.config.name.as_str();
+        for candidate in &selection.candidates {
+            let labels = [name, candidate.name.as_str()];
+            if let Some(mae) = candidate.mae {
+                metrics.candidate_mae.with_label_values(&labels).set(mae);
+            }
+            metrics
+                .candidate_served
+                .with_label_values(&labels)
+                .set(f64::from(u8::from(candidate.name == selection.chosen)));
+        }
+        let switches = metrics.model_switches_total.with_label_values(&[name]);
+        if selection.switches > switches.get() {
+            tracing::info!(workload = name, chosen = %selection.chosen, "serving another candidate: its recent error is lower");
+            switches.inc_by(selection.switches - switches.get());
+        }
+        metrics
+            .bands_calibrated
+            .with_label_values(&self.labels())
+            .set(f64::from(u8::from(selection.calibrated)));
     }
 
     /// Writes the computed snapshot to Redis, again on later ticks until it

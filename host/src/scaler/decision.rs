@@ -144,6 +144,7 @@ mod tests {
             reactive_replicas: Some(4),
             stale_after_seconds: 300,
             lead_time_seconds: 120,
+            selection: None,
         }
     }
 

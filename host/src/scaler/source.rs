@@ -313,6 +313,7 @@ mod tests {
             reactive_replicas: None,
             stale_after_seconds: 300,
             lead_time_seconds: 60,
+            selection: None,
         }
     }
 

@@ -45,6 +45,10 @@ pub struct Snapshot {
     pub stale_after_seconds: u64,
     /// The workload's lead time: the scaler's default window.
     pub lead_time_seconds: u64,
+    /// The shadow evaluation: the candidates' recent errors, the one
+    /// served, and whether the bands are calibrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::shadow::Selection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +143,7 @@ mod tests {
             reactive_replicas: Some(1),
             stale_after_seconds: 180,
             lead_time_seconds: 300,
+            selection: None,
         }
     }
 

@@ -68,6 +68,70 @@ fn forecast_prints_json_with_values_and_bands_for_each_model() {
 }
 
 #[test]
+fn auto_serves_a_candidate_and_says_which_with_calibrated_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 4_000);
+    let out = stdout_of(&[
+        "forecast",
+        "--model",
+        "auto",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["model"]["name"], "auto");
+    let selection = &json["selection"];
+    assert_eq!(selection["calibrated"], true, "{selection}");
+    // 48 shadow origins, every half horizon, fit in the input; the newest
+    // two are less than a horizon old, so not yet wholly judged.
+    assert_eq!(selection["judgedOrigins"], 46, "{selection}");
+    let candidates = selection["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 3);
+    let best = candidates
+        .iter()
+        .min_by(|a, b| {
+            a["mae"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["mae"].as_f64().unwrap())
+        })
+        .unwrap();
+    // Served from the first judgement on: the best of them.
+    assert_eq!(selection["chosen"], best["name"], "{selection}");
+
+    // The single model's bands are calibrated too, unless asked not to.
+    let bands_of = |extra: &[&str]| {
+        let mut args = vec!["forecast", "--input", input.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let json: serde_json::Value = serde_json::from_str(&stdout_of(&args)).unwrap();
+        (
+            json["selection"]["calibrated"].clone(),
+            json["quantiles"].clone(),
+        )
+    };
+    let (calibrated, bands) = bands_of(&[]);
+    let (raw, own_bands) = bands_of(&["--no-calibration"]);
+    assert_eq!((calibrated, raw), (true.into(), false.into()));
+    assert_ne!(bands, own_bands);
+
+    let out = kedastral(&[
+        "forecast",
+        "--model",
+        "auto",
+        "--param",
+        "season=1d",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("with --model auto every candidate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn forecast_prints_csv_and_passes_params() {
     let dir = tempfile::tempdir().unwrap();
     let input = trace_tail(dir.path(), 500);

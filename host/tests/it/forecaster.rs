@@ -142,6 +142,64 @@ async fn warm_start_forecasts_on_the_first_tick_from_the_right_points() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
+    let prometheus = Prometheus::with_trace(20_000).await;
+    let url = prometheus.url();
+    let forecaster = Forecaster::start(&nasa_flags(
+        &url,
+        &["--window", "1h", "--interval", "1s", "--model", "auto"],
+    ))
+    .await;
+    // A few shadow origins per tick: within a few ticks twelve are judged,
+    // and the bands are calibrated from then on.
+    let body = eventually("calibrated bands", Duration::from_secs(60), || async {
+        let (status, body) = get(&forecaster.url("/forecast/current?workload=nasa")).await?;
+        (status == 200 && body["selection"]["calibrated"] == true).then_some(body)
+    })
+    .await;
+    assert_eq!(body["model"]["name"], "auto");
+    let selection = &body["selection"];
+    assert!(
+        selection["judgedOrigins"].as_u64().unwrap() >= 12,
+        "{selection}"
+    );
+    let names: Vec<&str> = selection["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["baseline", "arima", "mean"]);
+    for candidate in selection["candidates"].as_array().unwrap() {
+        assert!(candidate["mae"].as_f64().unwrap() > 0.0, "{selection}");
+    }
+    let chosen = selection["chosen"].as_str().unwrap();
+    assert!(names.contains(&chosen));
+    // The bands are in order and around the point forecast.
+    let bands = body["quantiles"].as_array().unwrap();
+    let (low, high) = (floats(&bands[0]["values"]), floats(&bands[2]["values"]));
+    for (lead, value) in floats(&body["values"]).iter().enumerate() {
+        assert!(low[lead] <= *value && *value <= high[lead], "{body}");
+    }
+
+    let served = |candidate: &str| {
+        format!(r#"kedastral_candidate_served{{candidate="{candidate}",workload="nasa"}}"#)
+    };
+    assert_eq!(forecaster.metric(&served(chosen)).await, Some(1.0));
+    let mut total = 0.0;
+    for name in &names {
+        total += forecaster.metric(&served(name)).await.unwrap();
+    }
+    assert_eq!(total, 1.0, "one candidate is served");
+    assert_eq!(
+        forecaster
+            .metric(r#"kedastral_bands_calibrated{model="auto",workload="nasa"}"#)
+            .await,
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let url = prometheus.url();
