@@ -89,6 +89,10 @@ pub struct Selection {
     pub switches: u64,
     /// Whether the served bands come from the recent errors.
     pub calibrated: bool,
+    /// How the errors are scaled to the forecast's size: 0 (not at all),
+    /// 0.5 (by its square root) or 1 (in proportion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_scaling: Option<f64>,
 }
 
 /// A calibrated forecast served, kept until its horizon is observed.
@@ -120,6 +124,8 @@ pub struct Shadow {
     points: usize,
     calibrated: bool,
     served: VecDeque<Served>,
+    /// The power of the forecast's size the errors were last scaled by.
+    error_scaling: Option<f64>,
     /// Per nominal quantile level, the level of the errors' distribution
     /// that has lately covered it (adaptive conformal inference).
     levels: Vec<(f64, f64)>,
@@ -160,6 +166,7 @@ impl Shadow {
             points: 0,
             calibrated: false,
             served: VecDeque::new(),
+            error_scaling: None,
             levels: Vec::new(),
         }
     }
@@ -172,6 +179,7 @@ impl Shadow {
             points: self.points,
             switches: self.switches,
             calibrated: self.calibrated,
+            error_scaling: self.calibrated.then_some(self.error_scaling).flatten(),
         }
     }
 
@@ -451,11 +459,17 @@ impl Shadow {
 
     /// Replaces `forecast`'s bands by its point plus the quantiles of
     /// candidate `i`'s recent errors at each lead, pooled with the leads
-    /// within a quarter of it on either side. False if too few errors.
+    /// within a quarter of it on either side. Errors are first divided by
+    /// the forecast's size to a power (0: as they are, 1/2: like counts, 1:
+    /// in proportion), whichever fits the recent errors best by quantile
+    /// loss, so a quiet hour gets narrow bands and a busy one wide bands.
+    /// False if too few errors.
     fn calibrate(&mut self, i: usize, history: &Series, forecast: &mut Forecast) -> bool {
         let horizon = forecast.values.len();
         let step = i64::from(history.step_seconds.max(1));
-        let mut errors: Vec<Vec<f64>> = vec![Vec::new(); horizon];
+        // Per lead: (error, point forecast).
+        let mut errors: Vec<Vec<(f64, f64)>> = vec![Vec::new(); horizon];
+        let (mut size, mut count) = (0.0, 0usize);
         for origin in &self.origins {
             let Some(point) = self.point_of(i, origin) else {
                 continue;
@@ -466,39 +480,49 @@ impl Shadow {
             }
             for (lead, errs) in errors.iter_mut().enumerate() {
                 match history.values.get(first as usize + lead) {
-                    Some(actual) if !actual.is_nan() => errs.push(actual - point[lead]),
+                    Some(actual) if !actual.is_nan() => {
+                        errs.push((actual - point[lead], point[lead]));
+                        size += actual.abs();
+                        count += 1;
+                    }
                     Some(_) => {}
                     None => break,
                 }
             }
         }
-        let widths: Vec<f64> = forecast
-            .quantiles
-            .iter()
-            .map(|q| self.width(q.level))
-            .collect();
-        let mut pooled = Vec::new();
-        let mut bands: Vec<Vec<f64>> = vec![Vec::with_capacity(horizon); forecast.quantiles.len()];
-        for lead in 0..horizon {
-            let reach = (lead + 2) / 4;
-            pooled.clear();
-            for errs in &errors[lead.saturating_sub(reach)..(lead + reach + 1).min(horizon)] {
-                pooled.extend_from_slice(errs);
-            }
-            if errors[lead].len() < self.config.min_origins {
-                return false;
-            }
-            sort_finite(&mut pooled);
-            // Levels adapt apart, so keep the bands in order.
-            let mut floor = f64::NEG_INFINITY;
-            for ((band, q), width) in bands.iter_mut().zip(&forecast.quantiles).zip(&widths) {
-                let offset = quantile_sorted(&pooled, q.level).unwrap_or(0.0) * width;
-                floor = floor.max(forecast.values[lead] + offset);
-                band.push(floor);
+        if errors.iter().any(|e| e.len() < self.config.min_origins) {
+            return false;
+        }
+        // Forecasts near zero do not make the scale zero.
+        let floor = (0.01 * size / count as f64).max(f64::MIN_POSITIVE);
+        let levels: Vec<f64> = forecast.quantiles.iter().map(|q| q.level).collect();
+        let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
+        for power in ERROR_SCALINGS {
+            let offsets = scaled_quantiles(&errors, &levels, power, floor);
+            let loss = quantile_loss(&errors, &offsets, &levels, power, floor);
+            if best.as_ref().is_none_or(|b| loss < b.0) {
+                best = Some((loss, power, offsets));
             }
         }
-        for (q, values) in forecast.quantiles.iter_mut().zip(bands) {
-            q.values = values;
+        let Some((_, power, offsets)) = best else {
+            return false;
+        };
+        self.error_scaling = Some(power);
+        let widths: Vec<f64> = levels.iter().map(|&q| self.width(q)).collect();
+        for lead in 0..horizon {
+            let point = forecast.values[lead];
+            let scale = scale_of(point, power, floor);
+            // Levels adapt apart, so keep the bands in order.
+            let mut below = f64::NEG_INFINITY;
+            for ((band, offset), width) in forecast
+                .quantiles
+                .iter_mut()
+                .zip(&offsets[lead])
+                .zip(&widths)
+            {
+                below = below.max(point + offset * scale * width);
+                band.values[lead] = below;
+            }
         }
         true
     }
@@ -519,6 +543,68 @@ impl Shadow {
                 .collect(),
         )
     }
+}
+
+/// Powers of the forecast's size that errors may be divided by.
+const ERROR_SCALINGS: [f64; 3] = [0.0, 0.5, 1.0];
+
+fn scale_of(point: f64, power: f64, floor: f64) -> f64 {
+    if power == 0.0 {
+        1.0
+    } else {
+        point.abs().max(floor).powf(power)
+    }
+}
+
+/// Per lead, per level: the quantile of the scaled errors of the lead and
+/// its neighbours (within a quarter of the lead on either side).
+fn scaled_quantiles(
+    errors: &[Vec<(f64, f64)>],
+    levels: &[f64],
+    power: f64,
+    floor: f64,
+) -> Vec<Vec<f64>> {
+    let horizon = errors.len();
+    let mut pooled = Vec::new();
+    (0..horizon)
+        .map(|lead| {
+            let reach = (lead + 2) / 4;
+            pooled.clear();
+            for errs in &errors[lead.saturating_sub(reach)..(lead + reach + 1).min(horizon)] {
+                pooled.extend(errs.iter().map(|&(e, p)| e / scale_of(p, power, floor)));
+            }
+            sort_finite(&mut pooled);
+            levels
+                .iter()
+                .map(|&q| quantile_sorted(&pooled, q).unwrap_or(0.0))
+                .collect()
+        })
+        .collect()
+}
+
+/// The quantile (pinball) loss of bands at `offsets` over `errors`.
+fn quantile_loss(
+    errors: &[Vec<(f64, f64)>],
+    offsets: &[Vec<f64>],
+    levels: &[f64],
+    power: f64,
+    floor: f64,
+) -> f64 {
+    let mut loss = 0.0;
+    for (errs, per_level) in errors.iter().zip(offsets) {
+        for &(error, point) in errs {
+            let scale = scale_of(point, power, floor);
+            for (&q, &offset) in levels.iter().zip(per_level) {
+                let miss = error - offset * scale;
+                loss += if miss >= 0.0 {
+                    q * miss
+                } else {
+                    (q - 1.0) * miss
+                };
+            }
+        }
+    }
+    loss
 }
 
 /// The average of several forecasts of the same request, band by band.
@@ -678,7 +764,7 @@ mod tests {
         let mut shadow = Shadow::new(names(1), ShadowConfig::for_horizon(30, 2000));
         let mut inside = [0usize; 2];
         let mut total = 0usize;
-        for end in (3000..19_000).step_by(7) {
+        for end in (3000..19_000).step_by(23) {
             let f = shadow
                 .forecast(&request(&history, end), None, &mut call)
                 .unwrap();
@@ -705,6 +791,32 @@ mod tests {
             "{}",
             share(inside[1])
         );
+    }
+
+    #[test]
+    fn errors_that_grow_with_the_load_are_scaled_to_it() {
+        // Noise in proportion to the load: wide bands at the peak, narrow
+        // ones in the trough.
+        let mut noise = Noise(7);
+        let values = (0..9000i64)
+            .map(|i| truth(i) * (1.0 + 0.1 * noise.normal()))
+            .collect();
+        let history = Series::new(0, STEP, values);
+        let mut shadow = Shadow::new(names(1), ShadowConfig::for_horizon(30, 2000));
+        let mut width_at = |end: usize| {
+            let f = shadow
+                .forecast(&request(&history, end), None, &mut call)
+                .unwrap();
+            f.quantiles[2].values[0] - f.quantiles[0].values[0]
+        };
+        // Peak at 1440 * k + 360, trough at 1440 * k + 1080.
+        for end in (4000..7000).step_by(15) {
+            width_at(end);
+        }
+        let (peak, trough) = (width_at(7560), width_at(7560 + 720));
+        assert_eq!(shadow.selection().error_scaling, Some(1.0));
+        // Loads of 140 and 60: widths in about that ratio.
+        assert!((1.8..2.9).contains(&(peak / trough)), "{peak} / {trough}");
     }
 
     #[test]
