@@ -509,7 +509,7 @@ impl Shadow {
         };
         self.error_scaling = Some(power);
         let widths: Vec<f64> = levels.iter().map(|&q| self.width(q)).collect();
-        for lead in 0..horizon {
+        for (lead, per_level) in offsets.iter().enumerate() {
             let point = forecast.values[lead];
             let scale = scale_of(point, power, floor);
             // Levels adapt apart, so keep the bands in order.
@@ -517,7 +517,7 @@ impl Shadow {
             for ((band, offset), width) in forecast
                 .quantiles
                 .iter_mut()
-                .zip(&offsets[lead])
+                .zip(per_level)
                 .zip(&widths)
             {
                 below = below.max(point + offset * scale * width);
