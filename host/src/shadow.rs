@@ -514,11 +514,7 @@ impl Shadow {
             let scale = scale_of(point, power, floor);
             // Levels adapt apart, so keep the bands in order.
             let mut below = f64::NEG_INFINITY;
-            for ((band, offset), width) in forecast
-                .quantiles
-                .iter_mut()
-                .zip(per_level)
-                .zip(&widths)
+            for ((band, offset), width) in forecast.quantiles.iter_mut().zip(per_level).zip(&widths)
             {
                 below = below.max(point + offset * scale * width);
                 band.values[lead] = below;

@@ -14,6 +14,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "arima",
         include_bytes!(concat!(env!("OUT_DIR"), "/arima.wasm")),
     ),
+    (
+        "mstl",
+        include_bytes!(concat!(env!("OUT_DIR"), "/mstl.wasm")),
+    ),
 ];
 
 /// `--model auto`: the built-ins in shadow, the best one served.
