@@ -28,8 +28,8 @@ done
 "$out/kedastral" --version
 cache=$(mktemp -d)
 trap 'rm -rf "$cache"' EXIT
-for model in baseline arima; do
+for model in baseline arima mstl; do
     KEDASTRAL_MODEL_CACHE_DIR="$cache" "$out/kedastral" model inspect "$model" >/dev/null
 done
-KEDASTRAL_MODEL_CACHE_DIR="$cache" "$out/kedastral" forecast --horizon 5 --format csv >/dev/null
+KEDASTRAL_MODEL_CACHE_DIR="$cache" "$out/kedastral" forecast --model auto --horizon 5 --format csv >/dev/null
 echo "built $out/kedastral ($(du -h "$out/kedastral" | cut -f1)), needs: $(echo $needed)"

@@ -32,6 +32,7 @@ fn native(model: &str) -> fn(&ForecastRequest) -> Result<Forecast, ModelError> {
     match model {
         "baseline" => kedastral_baseline::Baseline::forecast,
         "arima" => kedastral_arima::Arima::forecast,
+        "mstl" => kedastral_mstl::Mstl::forecast,
         other => unreachable!("no native build of {other}"),
     }
 }
@@ -39,7 +40,7 @@ fn native(model: &str) -> fn(&ForecastRequest) -> Result<Forecast, ModelError> {
 fn forecast_latency(c: &mut Criterion) {
     let trace = trace();
     let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
-    for model in ["baseline", "arima"] {
+    for model in ["baseline", "arima", "mstl"] {
         let loaded = runtime.load(&ModelSource::parse(model)).unwrap();
         let mut instance = loaded.instance();
         let native = native(model);
@@ -61,7 +62,7 @@ fn compile_vs_precompiled(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("load");
     group.sample_size(20);
-    for model in ["baseline", "arima"] {
+    for model in ["baseline", "arima", "mstl"] {
         let source = ModelSource::parse(model);
         let uncached =
             ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();

@@ -49,13 +49,17 @@ pub struct ShadowConfig {
 }
 
 impl ShadowConfig {
-    /// Defaults for a horizon: an origin every half horizon, 48 of them.
+    /// Defaults for a horizon: an origin every half horizon, 144 of them
+    /// (three days of 1-minute steps at horizon 30). Chosen with `kedastral
+    /// backtest --model auto` over six public traces at 1 000 origins: 48
+    /// origins and a 10 % margin switched later and scored worse (geometric
+    /// mean MASE ratio 0.588 against 0.564), 288 no better (0.566).
     pub fn for_horizon(horizon: u32, max_history: usize) -> Self {
         Self {
             spacing: (horizon as usize / 2).max(1),
-            keep: 48,
+            keep: 144,
             min_origins: 12,
-            margin: 0.1,
+            margin: 0.05,
             dwell: 12,
             calibrate: true,
             adapt_rate: 0.1,

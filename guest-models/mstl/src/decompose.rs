@@ -102,7 +102,7 @@ fn moving_average(x: &[f64], width: usize) -> Vec<f64> {
             let centred = i.checked_sub(half).filter(|&f| f + width < n);
             match centred {
                 // Even width: the two windows around i, averaged.
-                Some(from) if width % 2 == 0 && from >= 1 => (mean(from - 1) + mean(from)) / 2.0,
+                Some(from) if width.is_multiple_of(2) => (mean(from) + mean(from + 1)) / 2.0,
                 Some(from) => mean(from),
                 None => mean(i.saturating_sub(half).min(n - width)),
             }

@@ -804,7 +804,7 @@ fn write_folder_text(
     )?;
     writeln!(
         out,
-        "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}",
+        "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}  served",
         "trace",
         "MASE",
         "naive",
@@ -812,7 +812,7 @@ fn write_folder_text(
         "sMAPE",
         "coverage",
         "under-prov p/r",
-        "over pod-min p/r"
+        "over pod-min p/r",
     )?;
     for t in traces {
         let r = &t.report;
@@ -821,7 +821,7 @@ fn write_folder_text(
         let c = &r.capacity;
         writeln!(
             out,
-            "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}",
+            "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}  {}",
             t.trace,
             opt(r.model.mase, 3),
             opt(r.seasonal_naive.mase, 3),
@@ -837,6 +837,7 @@ fn write_folder_text(
                 "{:.0} / {:.0}",
                 c.predictive.over_provisioned_pod_minutes, c.reactive.over_provisioned_pod_minutes
             ),
+            r.selection.as_ref().map_or("", |s| s.chosen.as_str()),
         )?;
     }
     let coverage: Vec<String> = a.mean_coverage.iter().map(|c| pct(c.coverage)).collect();
@@ -942,6 +943,43 @@ fn write_backtest_text(
             o.unserved_load_share * 100.0,
             o.scaling_changes
         )?;
+    }
+    if let Some(selection) = &r.selection {
+        writeln!(out)?;
+        write_selection(out, selection)?;
+    }
+    Ok(())
+}
+
+/// The shadow evaluation at the last origin: what served, what scored.
+fn write_selection(out: &mut impl Write, s: &Selection) -> std::io::Result<()> {
+    let scaling = match s.error_scaling {
+        Some(0.0) => ", errors as they are",
+        Some(1.0) => ", errors in proportion to the forecast",
+        Some(_) => ", errors scaled by the forecast's square root",
+        None => "",
+    };
+    writeln!(
+        out,
+        "at the last origin: serving {} ({} switches), bands {}{scaling}; mean absolute error over \
+         {} shadow origins:",
+        s.chosen,
+        s.switches,
+        if s.calibrated {
+            "calibrated"
+        } else {
+            "the model's own"
+        },
+        s.judged_origins
+    )?;
+    for c in &s.candidates {
+        let mae = c.mae.map_or("n/a".to_owned(), |m| format!("{m:.4}"));
+        let failed = if c.failures > 0 {
+            format!(" ({} failed)", c.failures)
+        } else {
+            String::new()
+        };
+        writeln!(out, "  {:<24}{mae}{failed}", c.name)?;
     }
     Ok(())
 }

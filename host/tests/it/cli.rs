@@ -43,7 +43,7 @@ fn forecast_prints_json_with_values_and_bands_for_each_model() {
     let dir = tempfile::tempdir().unwrap();
     let input = trace_tail(dir.path(), 4_000);
     let example = support::fixture("kedastral-example-window");
-    for model in ["baseline", "arima", example.to_str().unwrap()] {
+    for model in ["baseline", "arima", "mstl", example.to_str().unwrap()] {
         let out = stdout_of(&[
             "forecast",
             "--model",
@@ -82,11 +82,11 @@ fn auto_serves_a_candidate_and_says_which_with_calibrated_bands() {
     assert_eq!(json["model"]["name"], "auto");
     let selection = &json["selection"];
     assert_eq!(selection["calibrated"], true, "{selection}");
-    // 48 shadow origins, every half horizon, fit in the input; the newest
+    // 144 shadow origins, every half horizon, fit in the input; the newest
     // two are less than a horizon old, so not yet wholly judged.
-    assert_eq!(selection["judgedOrigins"], 46, "{selection}");
+    assert_eq!(selection["judgedOrigins"], 142, "{selection}");
     let candidates = selection["candidates"].as_array().unwrap();
-    assert_eq!(candidates.len(), 3);
+    assert_eq!(candidates.len(), 4);
     let best = candidates
         .iter()
         .min_by(|a, b| {

@@ -9,7 +9,10 @@ use crate::support::{self, daily_series, nasa_tail};
 
 fn models() -> Vec<LoadedModel> {
     let runtime = support::runtime();
-    let mut sources = vec![ModelSource::parse("baseline"), ModelSource::parse("arima")];
+    let mut sources: Vec<ModelSource> = kedastral::model::source::BUILTINS
+        .iter()
+        .map(|(name, _)| ModelSource::parse(name))
+        .collect();
     sources.push(ModelSource::File(support::fixture(
         "kedastral-example-window",
     )));

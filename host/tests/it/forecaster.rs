@@ -169,7 +169,7 @@ async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["baseline", "arima", "mean"]);
+    assert_eq!(names, ["baseline", "arima", "mstl", "mean"]);
     for candidate in selection["candidates"].as_array().unwrap() {
         assert!(candidate["mae"].as_f64().unwrap() > 0.0, "{selection}");
     }
