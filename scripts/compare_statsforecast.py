@@ -48,7 +48,7 @@ DEFAULT_TRACES = [
     "nab_ec2_network_in_5m.csv",
     "nab_rds_cpu_5m.csv",
 ]
-KEDASTRAL_MODELS = ["baseline", "arima", "auto"]
+KEDASTRAL_MODELS = ["baseline", "arima", "mstl", "auto"]
 
 
 # ---------------------------------------------------------------- history.rs

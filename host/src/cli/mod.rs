@@ -230,7 +230,7 @@ pub struct BacktestArgs {
     pub quantile_level: Option<f64>,
 
     /// Most rolling origins to evaluate.
-    #[arg(long, env = "KEDASTRAL_ORIGINS", default_value_t = 200)]
+    #[arg(long, env = "KEDASTRAL_ORIGINS", default_value_t = 1_000)]
     pub origins: usize,
 
     /// Time between asking for pods and their serving load: each capacity
