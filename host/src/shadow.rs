@@ -99,6 +99,19 @@ pub struct Selection {
     pub error_scaling: Option<f64>,
 }
 
+/// Offsets fitted on the errors of one set of shadow origins.
+#[derive(Clone)]
+struct Calibration {
+    candidate: usize,
+    /// The oldest and newest origin they were fitted on.
+    span: (Option<i64>, Option<i64>),
+    levels: Vec<f64>,
+    power: f64,
+    floor: f64,
+    /// Per lead, per level: the quantile of the scaled errors.
+    offsets: Vec<Vec<f64>>,
+}
+
 /// A calibrated forecast served, kept until its horizon is observed.
 struct Served {
     time: i64,
@@ -130,6 +143,7 @@ pub struct Shadow {
     served: VecDeque<Served>,
     /// The power of the forecast's size the errors were last scaled by.
     error_scaling: Option<f64>,
+    calibration: Option<Calibration>,
     /// Per nominal quantile level, the level of the errors' distribution
     /// that has lately covered it (adaptive conformal inference).
     levels: Vec<(f64, f64)>,
@@ -171,6 +185,7 @@ impl Shadow {
             calibrated: false,
             served: VecDeque::new(),
             error_scaling: None,
+            calibration: None,
             levels: Vec::new(),
         }
     }
@@ -461,15 +476,15 @@ impl Shadow {
         1.0
     }
 
-    /// Replaces `forecast`'s bands by its point plus the quantiles of
-    /// candidate `i`'s recent errors at each lead, pooled with the leads
-    /// within a quarter of it on either side. Errors are first divided by
-    /// the forecast's size to a power (0: as they are, 1/2: like counts, 1:
-    /// in proportion), whichever fits the recent errors best by quantile
-    /// loss, so a quiet hour gets narrow bands and a busy one wide bands.
-    /// False if too few errors.
-    fn calibrate(&mut self, i: usize, history: &Series, forecast: &mut Forecast) -> bool {
-        let horizon = forecast.values.len();
+    /// Candidate `i`'s recent errors per lead, and the scaling and
+    /// per-lead, per-level offsets that fit them best; `None` with too few.
+    fn fit_calibration(
+        &self,
+        i: usize,
+        history: &Series,
+        levels: &[f64],
+        horizon: usize,
+    ) -> Option<(f64, f64, Vec<Vec<f64>>)> {
         let step = i64::from(history.step_seconds.max(1));
         // Per lead: (error, point forecast).
         let mut errors: Vec<Vec<(f64, f64)>> = vec![Vec::new(); horizon];
@@ -495,20 +510,60 @@ impl Shadow {
             }
         }
         if errors.iter().any(|e| e.len() < self.config.min_origins) {
-            return false;
+            return None;
         }
         // Forecasts near zero do not make the scale zero.
         let floor = (0.01 * size / count as f64).max(f64::MIN_POSITIVE);
-        let levels: Vec<f64> = forecast.quantiles.iter().map(|q| q.level).collect();
         let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
         for power in ERROR_SCALINGS {
-            let offsets = scaled_quantiles(&errors, &levels, power, floor);
-            let loss = quantile_loss(&errors, &offsets, &levels, power, floor);
+            let offsets = scaled_quantiles(&errors, levels, power, floor);
+            let loss = quantile_loss(&errors, &offsets, levels, power, floor);
             if best.as_ref().is_none_or(|b| loss < b.0) {
                 best = Some((loss, power, offsets));
             }
         }
-        let Some((_, power, offsets)) = best else {
+        best.map(|(_, power, offsets)| (power, floor, offsets))
+    }
+
+    /// Replaces `forecast`'s bands by its point plus the quantiles of
+    /// candidate `i`'s recent errors at each lead, pooled with the leads
+    /// within a quarter of it on either side. Errors are first divided by
+    /// the forecast's size to a power (0: as they are, 1/2: like counts, 1:
+    /// in proportion), whichever fits the recent errors best by quantile
+    /// loss, so a quiet hour gets narrow bands and a busy one wide bands.
+    /// False if too few errors.
+    fn calibrate(&mut self, i: usize, history: &Series, forecast: &mut Forecast) -> bool {
+        let levels: Vec<f64> = forecast.quantiles.iter().map(|q| q.level).collect();
+        let span = (
+            self.origins.front().map(|o| o.time),
+            self.origins.back().map(|o| o.time),
+        );
+        // Refitted when an origin comes or goes (every `spacing` steps), the
+        // candidate changes or other levels are asked for; in between, the
+        // widths alone follow what the bands held.
+        let current = self
+            .calibration
+            .as_ref()
+            .is_some_and(|c| c.candidate == i && c.span == span && c.levels == levels);
+        if !current {
+            self.calibration = self
+                .fit_calibration(i, history, &levels, forecast.values.len())
+                .map(|(power, floor, offsets)| Calibration {
+                    candidate: i,
+                    span,
+                    levels: levels.clone(),
+                    power,
+                    floor,
+                    offsets,
+                });
+        }
+        let Some(Calibration {
+            power,
+            floor,
+            offsets,
+            ..
+        }) = self.calibration.clone()
+        else {
             return false;
         };
         self.error_scaling = Some(power);
