@@ -77,6 +77,10 @@ fn the_dashboard_uses_only_exported_metrics() {
         "kedastral_live_under_forecast_ratio",
         "kedastral_model_predict_seconds",
         "kedastral_errors_total",
+        "kedastral_candidate_mae",
+        "kedastral_candidate_served",
+        "kedastral_model_switches_total",
+        "kedastral_bands_calibrated",
     ] {
         assert!(used.contains(needed), "no panel shows {needed}");
     }
