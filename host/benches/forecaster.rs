@@ -9,6 +9,8 @@
 //! one after another on one model instance.
 //!
 //! `cargo bench -p kedastral --bench forecaster`; figures in BENCHMARKS.md.
+//! `KEDASTRAL_BENCH_MODEL=auto` (or another model) runs the workloads on that
+//! model instead; the bare calls stay the baseline's, as the yardstick.
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ fn trace() -> Series {
 }
 
 fn workloads() -> Vec<WorkloadConfig> {
+    let model = std::env::var("KEDASTRAL_BENCH_MODEL").ok();
     (0..WORKLOADS)
         .map(|i| {
             config::check(WorkloadFile {
@@ -39,6 +42,7 @@ fn workloads() -> Vec<WorkloadConfig> {
                 target_per_pod: 5.0,
                 window: Some("3h".into()),
                 horizon: Some("30m".into()),
+                model: model.clone(),
                 ..WorkloadFile::default()
             })
             .expect("a valid workload")
