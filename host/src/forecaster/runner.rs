@@ -41,7 +41,7 @@ pub struct Runner {
     model: ModelRef,
     /// The model, or for `auto` every candidate.
     pools: Vec<Arc<ModelPool>>,
-    /// Scores the candidates and calibrates the bands. `None` only while a
+    /// Scores the candidates and calibrates the bands. `None` while a
     /// forecast runs with it off the async threads.
     shadow: Option<Shadow>,
     source: Source,
@@ -405,7 +405,12 @@ impl Runner {
             .await
             .expect("the semaphore is never closed");
         let pools = self.pools.clone();
-        let mut shadow = self.shadow.take().expect("one forecast at a time");
+        // Missing only if an earlier forecast was dropped mid-call (a tick
+        // cut short): start the evaluation afresh rather than fail.
+        let mut shadow = self
+            .shadow
+            .take()
+            .unwrap_or_else(|| new_shadow(&self.config, &self.pools));
         let answer = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut reason = "internal";
