@@ -141,8 +141,6 @@ pub struct Shadow {
     points: usize,
     calibrated: bool,
     served: VecDeque<Served>,
-    /// The power of the forecast's size the errors were last scaled by.
-    error_scaling: Option<f64>,
     calibration: Option<Calibration>,
     /// Per nominal quantile level, the level of the errors' distribution
     /// that has lately covered it (adaptive conformal inference).
@@ -184,7 +182,6 @@ impl Shadow {
             points: 0,
             calibrated: false,
             served: VecDeque::new(),
-            error_scaling: None,
             calibration: None,
             levels: Vec::new(),
         }
@@ -198,7 +195,11 @@ impl Shadow {
             points: self.points,
             switches: self.switches,
             calibrated: self.calibrated,
-            error_scaling: self.calibrated.then_some(self.error_scaling).flatten(),
+            error_scaling: self
+                .calibration
+                .as_ref()
+                .filter(|_| self.calibrated)
+                .map(|c| c.power),
         }
     }
 
@@ -557,17 +558,17 @@ impl Shadow {
                     offsets,
                 });
         }
+        let widths: Vec<f64> = levels.iter().map(|&q| self.width(q)).collect();
         let Some(Calibration {
             power,
             floor,
             offsets,
             ..
-        }) = self.calibration.clone()
+        }) = &self.calibration
         else {
             return false;
         };
-        self.error_scaling = Some(power);
-        let widths: Vec<f64> = levels.iter().map(|&q| self.width(q)).collect();
+        let (power, floor) = (*power, *floor);
         for (lead, per_level) in offsets.iter().enumerate() {
             let point = forecast.values[lead];
             let scale = scale_of(point, power, floor);
@@ -587,16 +588,8 @@ impl Shadow {
         if i < self.real {
             return origin.points[i].clone();
         }
-        let answers: Vec<&Vec<f64>> = origin.points.iter().flatten().collect();
-        if answers.len() < self.real {
-            return None;
-        }
-        let h = answers[0].len();
-        Some(
-            (0..h)
-                .map(|l| answers.iter().map(|a| a[l]).sum::<f64>() / answers.len() as f64)
-                .collect(),
-        )
+        let answers: Vec<&[f64]> = origin.points.iter().flatten().map(Vec::as_slice).collect();
+        (answers.len() == self.real).then(|| mean_of(&answers))
     }
 }
 
@@ -662,24 +655,32 @@ fn quantile_loss(
     loss
 }
 
+/// The mean of equally long rows, element by element.
+fn mean_of(rows: &[&[f64]]) -> Vec<f64> {
+    let n = rows.len() as f64;
+    (0..rows[0].len())
+        .map(|l| rows.iter().map(|r| r[l]).sum::<f64>() / n)
+        .collect()
+}
+
 /// The average of several forecasts of the same request, band by band.
 fn average(answers: &[Forecast]) -> Forecast {
-    let n = answers.len() as f64;
-    let mean = |pick: &dyn Fn(&Forecast) -> &[f64]| -> Vec<f64> {
-        let len = pick(&answers[0]).len();
-        (0..len)
-            .map(|l| answers.iter().map(|a| pick(a)[l]).sum::<f64>() / n)
-            .collect()
-    };
+    let values: Vec<&[f64]> = answers.iter().map(|f| f.values.as_slice()).collect();
     Forecast {
-        values: mean(&|f| &f.values),
+        values: mean_of(&values),
         quantiles: answers[0]
             .quantiles
             .iter()
             .enumerate()
-            .map(|(b, band)| QuantileBand {
-                level: band.level,
-                values: mean(&|f| &f.quantiles[b].values),
+            .map(|(b, band)| {
+                let rows: Vec<&[f64]> = answers
+                    .iter()
+                    .map(|f| f.quantiles[b].values.as_slice())
+                    .collect();
+                QuantileBand {
+                    level: band.level,
+                    values: mean_of(&rows),
+                }
             })
             .collect(),
     }

@@ -243,7 +243,7 @@ impl Model for Baseline {
         } else {
             f64::NEG_INFINITY
         };
-        let mut quantiles: Vec<QuantileBand> = request
+        let quantiles: Vec<QuantileBand> = request
             .quantiles
             .iter()
             .zip(&offsets)
@@ -259,28 +259,13 @@ impl Model for Baseline {
         for v in &mut point {
             *v = larger(*v, floor);
         }
-
-        let all_finite = point.iter().all(|v| v.is_finite())
-            && quantiles
-                .iter()
-                .all(|b| b.values.iter().all(|v| v.is_finite()));
-        if !all_finite {
-            return Err(ModelError::Internal(
-                "forecast is not finite (history values too large?)".into(),
-            ));
-        }
-        // Bands from one sorted sample are ordered already; this guards against
-        // rounding in the interpolation between leads.
-        for l in 1..quantiles.len() {
-            let (below, above) = quantiles.split_at_mut(l);
-            for (hi, lo) in above[0].values.iter_mut().zip(&below[l - 1].values) {
-                *hi = larger(*hi, *lo);
-            }
-        }
-        Ok(Forecast {
+        // Bands from one sorted sample are ordered already; ordering guards
+        // against rounding in the interpolation between leads.
+        Forecast {
             values: point,
             quantiles,
-        })
+        }
+        .ordered_and_finite()
     }
 }
 

@@ -162,7 +162,7 @@ impl Model for Mstl {
             .collect();
         let clamp = config.non_negative.unwrap_or_else(|| all_non_negative(&y));
         let floor = if clamp { 0.0 } else { f64::NEG_INFINITY };
-        let mut quantiles: Vec<QuantileBand> = request
+        let quantiles: Vec<QuantileBand> = request
             .quantiles
             .iter()
             .map(|&level| {
@@ -180,25 +180,11 @@ impl Model for Mstl {
         for v in &mut point {
             *v = larger(*v, floor);
         }
-        for l in 1..quantiles.len() {
-            let (below, above) = quantiles.split_at_mut(l);
-            for (hi, lo) in above[0].values.iter_mut().zip(&below[l - 1].values) {
-                *hi = larger(*hi, *lo);
-            }
-        }
-        let finite = point.iter().all(|v| v.is_finite())
-            && quantiles
-                .iter()
-                .all(|b| b.values.iter().all(|v| v.is_finite()));
-        if !finite {
-            return Err(ModelError::Internal(
-                "forecast is not finite (history values too large?)".into(),
-            ));
-        }
-        Ok(Forecast {
+        Forecast {
             values: point,
             quantiles,
-        })
+        }
+        .ordered_and_finite()
     }
 }
 

@@ -191,6 +191,29 @@ impl Forecast {
             .collect();
         Self { values, quantiles }
     }
+
+    /// The last step of a model's answer: every band raised to at least the
+    /// band below it (bands from one sample can still cross by rounding),
+    /// then refused if any value is not finite.
+    pub fn ordered_and_finite(mut self) -> Result<Self, ModelError> {
+        for l in 1..self.quantiles.len() {
+            let (below, above) = self.quantiles.split_at_mut(l);
+            for (hi, lo) in above[0].values.iter_mut().zip(&below[l - 1].values) {
+                *hi = stats::larger(*hi, *lo);
+            }
+        }
+        let finite = self.values.iter().all(|v| v.is_finite())
+            && self
+                .quantiles
+                .iter()
+                .all(|b| b.values.iter().all(|v| v.is_finite()));
+        if !finite {
+            return Err(ModelError::Internal(
+                "forecast is not finite (history values too large?)".into(),
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// Why a model could not forecast.

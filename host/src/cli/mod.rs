@@ -393,20 +393,14 @@ impl Models {
         Ok(Self { info, models })
     }
 
-    fn shadow(&self, horizon: u32, max_history: usize, calibrate: bool) -> Shadow {
-        let mut config = ShadowConfig::for_horizon(horizon, max_history);
-        config.calibrate = calibrate;
-        Shadow::new(
-            self.models.iter().map(|m| m.info().name.clone()).collect(),
-            config,
-        )
-    }
-
     /// Forecasts `request` as the service would: the shadow evaluation on
     /// the history (choice and calibration), then the served forecast.
     fn forecaster(&self, horizon: u32, max_history: usize, calibrate: bool) -> ShadowRunner {
+        let mut config = ShadowConfig::for_horizon(horizon, max_history);
+        config.calibrate = calibrate;
+        let names = self.models.iter().map(|m| m.info().name.clone()).collect();
         ShadowRunner {
-            shadow: self.shadow(horizon, max_history, calibrate),
+            shadow: Shadow::new(names, config),
             instances: self.models.iter().map(LoadedModel::instance).collect(),
         }
     }
