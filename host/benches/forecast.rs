@@ -9,6 +9,7 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kedastral::model::cache::ComponentCache;
+use kedastral::model::runtime::Allocator;
 use kedastral::model::{
     Forecast, ForecastRequest, ModelError, ModelRuntime, ModelSource, RuntimeLimits, Series,
 };
@@ -42,7 +43,7 @@ fn forecast_latency(c: &mut Criterion) {
     let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
     for model in ["baseline", "arima", "mstl"] {
         let loaded = runtime.load(&ModelSource::parse(model)).unwrap();
-        let mut instance = loaded.instance();
+        let instance = &loaded;
         let native = native(model);
         let mut group = c.benchmark_group(format!("forecast/{model}"));
         for points in SIZES {
@@ -53,6 +54,32 @@ fn forecast_latency(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("wasm", points), &request, |b, r| {
                 b.iter(|| instance.forecast(black_box(r)).unwrap())
             });
+        }
+        group.finish();
+    }
+}
+
+/// A fresh instance per call (what isolates workloads) on the pooling
+/// allocator, which the runtime uses, against instances allocated on demand.
+fn instance_allocation(c: &mut Criterion) {
+    let trace = trace();
+    for model in ["baseline", "mstl"] {
+        let mut group = c.benchmark_group(format!("allocation/{model}"));
+        for allocator in [Allocator::Pooling, Allocator::OnDemand] {
+            let runtime = ModelRuntime::with_allocator(
+                RuntimeLimits::default(),
+                ComponentCache::disabled(),
+                allocator,
+            )
+            .unwrap();
+            let loaded = runtime.load(&ModelSource::parse(model)).unwrap();
+            for points in [180, 10_080] {
+                let request = request(&trace, points);
+                let id = BenchmarkId::new(format!("{allocator:?}"), points);
+                group.bench_with_input(id, &request, |b, r| {
+                    b.iter(|| loaded.forecast(black_box(r)).unwrap())
+                });
+            }
         }
         group.finish();
     }
@@ -82,5 +109,10 @@ fn compile_vs_precompiled(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forecast_latency, compile_vs_precompiled);
+criterion_group!(
+    benches,
+    forecast_latency,
+    instance_allocation,
+    compile_vs_precompiled
+);
 criterion_main!(benches);

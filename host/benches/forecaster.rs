@@ -6,7 +6,8 @@
 //! the tick is collect, forecast, plan and publish with no network in the
 //! way. The baseline in the same run is the bare cost of the work that
 //! cannot be avoided: 1 000 baseline forecasts on the same histories, called
-//! one after another on one model instance.
+//! one after another on the loaded model (each in a fresh instance, as in
+//! the forecaster).
 //!
 //! `cargo bench -p kedastral --bench forecaster`; figures in BENCHMARKS.md.
 //! `KEDASTRAL_BENCH_MODEL=auto` (or another model) runs the workloads on that
@@ -127,7 +128,7 @@ fn tick(c: &mut Criterion) {
     });
 
     let model = runtime.load(&ModelSource::parse("baseline")).unwrap();
-    let mut instance = model.instance();
+    let instance = &model;
     let requests: Vec<ForecastRequest> = (0..WORKLOADS)
         .map(|i| {
             let end = HISTORY_POINTS + i % 1_000;

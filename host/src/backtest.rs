@@ -59,6 +59,26 @@ pub enum BacktestError {
     },
     #[error("the model failed at every origin; first error: {0}")]
     AllFailed(String),
+    #[error("stopped at origin {origin}: {message}")]
+    Stopped { origin: usize, message: String },
+}
+
+/// Why an origin has no forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OriginFailure {
+    /// This origin failed; go on with the next.
+    Skip(String),
+    /// No later origin can succeed (the model is held back after a fault):
+    /// end the evaluation with this error.
+    Stop(String),
+}
+
+impl std::fmt::Display for OriginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skip(m) | Self::Stop(m) => f.write_str(m),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -148,7 +168,7 @@ pub fn run(
     series: &Series,
     config: &BacktestConfig,
     min_history: usize,
-    mut forecast: impl FnMut(&ForecastRequest) -> Result<Forecast, String>,
+    mut forecast: impl FnMut(&ForecastRequest) -> Result<Forecast, OriginFailure>,
 ) -> Result<BacktestReport, BacktestError> {
     check_config(config)?;
     let y = &series.values;
@@ -203,7 +223,10 @@ pub fn run(
         let last_observed = y[..origin].iter().rev().copied().find(|v| !v.is_nan());
         let answer = match forecast(&request) {
             Ok(f) => Some(f),
-            Err(e) => {
+            Err(OriginFailure::Stop(message)) => {
+                return Err(BacktestError::Stopped { origin, message });
+            }
+            Err(OriginFailure::Skip(e)) => {
                 failed += 1;
                 first_failure.get_or_insert(format!("origin {origin}: {e}"));
                 None
@@ -511,7 +534,7 @@ mod tests {
     }
 
     /// A model that knows the future: perfect accuracy, full coverage.
-    fn oracle(values: Vec<f64>) -> impl FnMut(&ForecastRequest) -> Result<Forecast, String> {
+    fn oracle(values: Vec<f64>) -> impl FnMut(&ForecastRequest) -> Result<Forecast, OriginFailure> {
         move |r: &ForecastRequest| {
             let o = r.history.values.len() + ((r.history.start_unix_seconds) / 60) as usize;
             let v = values[o..o + r.horizon as usize].to_vec();
@@ -573,10 +596,38 @@ mod tests {
     #[test]
     fn failures_are_counted_and_total_failure_is_an_error() {
         let series = Series::new(0, 60, (0..20).map(f64::from).collect());
-        let err = run(&series, &config(), 2, |_| Err("boom".into())).unwrap_err();
+        let err = run(&series, &config(), 2, |_| {
+            Err(OriginFailure::Skip("boom".into()))
+        })
+        .unwrap_err();
         assert!(matches!(err, BacktestError::AllFailed(m) if m.contains("boom")));
-        let err = run(&series, &config(), 30, |_| Err("never called".into())).unwrap_err();
+        let err = run(&series, &config(), 30, |_| {
+            Err(OriginFailure::Skip("never called".into()))
+        })
+        .unwrap_err();
         assert!(matches!(err, BacktestError::TooShort { .. }));
+    }
+
+    #[test]
+    fn a_stop_ends_the_evaluation_at_once() {
+        let series = Series::new(0, 60, (0..20).map(f64::from).collect());
+        let values: Vec<f64> = (0..20).map(f64::from).collect();
+        let mut calls = 0;
+        let mut good = oracle(values);
+        let err = run(&series, &config(), 2, |r| {
+            calls += 1;
+            if calls < 3 {
+                good(r)
+            } else {
+                Err(OriginFailure::Stop("model `m` timed out".into()))
+            }
+        })
+        .unwrap_err();
+        assert_eq!(calls, 3);
+        assert!(
+            matches!(&err, BacktestError::Stopped { message, .. } if message == "model `m` timed out"),
+            "{err}"
+        );
     }
 
     #[test]

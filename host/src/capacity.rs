@@ -11,10 +11,17 @@
 //! 4. at most `up_max_factor` times the previous step's replicas and at least
 //!    `100 - down_max_percent` % of them (the first step is judged against the
 //!    replicas running now, when known);
-//! 5. within `[min, max]` (`max` 0 = no upper bound); the bounds win over the
-//!    step clamps.
+//! 5. within `[min, max]`; the bounds win over the step clamps. `max` 0 means
+//!    no bound of the user's, and then [`REPLICA_CEILING`] bounds the plan, so
+//!    a forecast gone wrong never asks KEDA for billions of pods.
 
 use thiserror::Error;
+
+/// The most replicas planned when `max` is 0 (unbounded). Kubernetes is
+/// tested to 150 000 pods in a whole cluster and 110 per node; a single
+/// workload above ten thousand is beyond what anyone runs by accident, and a
+/// workload that needs more says so with an explicit `max`.
+pub const REPLICA_CEILING: u32 = 10_000;
 
 /// How a workload turns load into replicas.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +34,7 @@ pub struct CapacityPolicy {
     /// headroom.
     pub quantile_level: Option<f64>,
     pub min_replicas: u32,
-    /// 0 means no upper bound.
+    /// 0 means no bound of the user's: [`REPLICA_CEILING`].
     pub max_replicas: u32,
     /// Largest growth from one step to the next, as a factor (>= 1).
     pub up_max_factor: f64,
@@ -122,7 +129,7 @@ impl CapacityPolicy {
 
     fn upper_bound(&self) -> u32 {
         if self.max_replicas == 0 {
-            u32::MAX
+            REPLICA_CEILING.max(self.min_replicas)
         } else {
             self.max_replicas
         }
@@ -224,6 +231,19 @@ mod tests {
             down_max_percent: 100.0,
             prewarm_steps: 0,
         }
+    }
+
+    #[test]
+    fn an_absurd_load_plans_the_ceiling_without_a_max_and_the_max_with_one() {
+        let absurd = [1e300, f64::MAX];
+        let p = policy();
+        assert_eq!(p.plan(&absurd, &[], None).unwrap(), [REPLICA_CEILING; 2]);
+        assert_eq!(p.replicas_now(1e300), REPLICA_CEILING);
+        let p = CapacityPolicy {
+            max_replicas: 50_000,
+            ..policy()
+        };
+        assert_eq!(p.plan(&absurd, &[], None).unwrap(), [50_000; 2]);
     }
 
     #[test]
@@ -369,9 +389,10 @@ mod properties {
         ) {
             let plan = p.plan(&loads, &[], current).unwrap();
             prop_assert_eq!(plan.len(), loads.len());
+            let max = if p.max_replicas == 0 { REPLICA_CEILING.max(p.min_replicas) } else { p.max_replicas };
             for r in plan {
                 prop_assert!(r >= p.min_replicas);
-                prop_assert!(p.max_replicas == 0 || r <= p.max_replicas);
+                prop_assert!(r <= max);
             }
         }
 
@@ -401,7 +422,7 @@ mod properties {
                 let up = (prev.max(1.0) * p.up_max_factor).floor();
                 let down = (prev * (1.0 - p.down_max_percent / 100.0)).ceil();
                 // A bound may override a clamp, never the other way round.
-                let max = if p.max_replicas == 0 { f64::INFINITY } else { f64::from(p.max_replicas) };
+                let max = if p.max_replicas == 0 { f64::from(REPLICA_CEILING.max(p.min_replicas)) } else { f64::from(p.max_replicas) };
                 let min = f64::from(p.min_replicas);
                 prop_assert!(next <= up.max(down).max(min), "{plan:?}");
                 prop_assert!(next >= down.min(max), "{plan:?}");

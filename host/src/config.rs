@@ -29,6 +29,7 @@ pub struct WorkloadFile {
     pub interval: Option<String>,
     pub model: Option<String>,
     pub calibrate: Option<bool>,
+    pub max_forecast_ratio: Option<f64>,
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
     pub target_per_pod: f64,
@@ -67,6 +68,9 @@ pub struct WorkloadConfig {
     /// Bands from the quantiles of the recent forecast errors rather than
     /// the model's own.
     pub calibrate: bool,
+    /// A forecast above this multiple of the window's largest observation
+    /// is refused as implausible.
+    pub max_forecast_ratio: f64,
     pub policy: CapacityPolicy,
     /// A forecast whose origin is older than this is stale: not served for
     /// scaling, and `/readyz` fails.
@@ -296,6 +300,17 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
     policy
         .validate()
         .map_err(|e| invalid(e.setting(), e.to_string()))?;
+    let max_forecast_ratio = w
+        .max_forecast_ratio
+        .unwrap_or(crate::model::guard::DEFAULT_MAX_FORECAST_RATIO);
+    if !(max_forecast_ratio.is_finite() && max_forecast_ratio >= 1.0) {
+        return Err(invalid(
+            "max-forecast-ratio",
+            format!(
+                "must be a number >= 1 (10 refuses forecasts above ten times the window's largest observation), got {max_forecast_ratio}"
+            ),
+        ));
+    }
     Ok(WorkloadConfig {
         metric: w.metric.clone().unwrap_or_else(|| w.name.clone()),
         prom_query: w.prom_query.clone(),
@@ -306,6 +321,7 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         model: w.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
         params: w.params.clone().into_iter().collect(),
         calibrate: w.calibrate.unwrap_or(true),
+        max_forecast_ratio,
         policy,
         stale_after,
         lead_time,
@@ -417,6 +433,8 @@ mod tests {
             ("headroom = 0.5", "headroom"),
             ("quantile-level = 1.5", "quantile-level"),
             ("down-max-percent = 150", "down-max-percent"),
+            ("max-forecast-ratio = 0.5", "max-forecast-ratio"),
+            ("max-forecast-ratio = inf", "max-forecast-ratio"),
             ("lead-time = \"2h\"", "lead-time"),
             ("lead-time = \"30s\"", "lead-time"),
             ("stale-after = \"0s\"", "stale-after"),

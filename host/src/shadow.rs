@@ -19,6 +19,8 @@
 
 use std::collections::VecDeque;
 
+use crate::model::ModelCallError;
+
 use kedastral_model_sdk::stats::{quantile_sorted, sort_finite};
 use kedastral_model_sdk::{Forecast, ForecastRequest, QuantileBand, Series};
 use serde::{Deserialize, Serialize};
@@ -148,7 +150,7 @@ pub struct Shadow {
 }
 
 /// Runs candidate `i` on a request.
-pub type CallFn<'a> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, String> + 'a;
+pub type CallFn<'a> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, ModelCallError> + 'a;
 
 impl Shadow {
     /// `candidates` in order of preference: the first is served until the
@@ -206,13 +208,14 @@ impl Shadow {
     /// Brings the shadow origins up to `request`'s history (running at most
     /// `budget` new shadow forecasts per candidate, oldest first; `None`:
     /// all), re-scores, maybe switches, and forecasts with the served
-    /// candidate. If it fails, the next best that works answers instead.
+    /// candidate. If it fails, the next best that works answers instead;
+    /// if every one fails, the error is the served candidate's.
     pub fn forecast(
         &mut self,
         request: &ForecastRequest,
         budget: Option<usize>,
         call: &mut CallFn<'_>,
-    ) -> Result<Forecast, String> {
+    ) -> Result<Forecast, ModelCallError> {
         self.update(
             &request.history,
             request.horizon as usize,
@@ -254,11 +257,11 @@ impl Shadow {
                     return Ok(forecast);
                 }
                 Err(e) => {
-                    first_error.get_or_insert(format!("{}: {e}", self.names[i]));
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        Err(first_error.unwrap_or_default())
+        Err(first_error.expect("at least one candidate was tried"))
     }
 
     /// Candidate `i`'s forecast: a real one's own, or the average.
@@ -267,7 +270,7 @@ impl Shadow {
         i: usize,
         request: &ForecastRequest,
         call: &mut CallFn<'_>,
-    ) -> Result<Forecast, String> {
+    ) -> Result<Forecast, ModelCallError> {
         if i < self.real {
             return call(i, request);
         }
@@ -723,15 +726,22 @@ mod tests {
         Series::new(0, STEP, values)
     }
 
+    fn failure(message: &str) -> ModelCallError {
+        ModelCallError::Model {
+            model: "test".into(),
+            error: kedastral_model_sdk::ModelError::Internal(message.into()),
+        }
+    }
+
     /// Candidate 0 knows the truth; candidate 1 forecasts the last value;
     /// candidate 2 (when present) always fails.
-    fn call(i: usize, request: &ForecastRequest) -> Result<Forecast, String> {
+    fn call(i: usize, request: &ForecastRequest) -> Result<Forecast, ModelCallError> {
         let origin = request.history.len() as i64 + request.history.start_unix_seconds / 60;
         let h = request.horizon as i64;
         let values: Vec<f64> = match i {
             0 => (0..h).map(|l| truth(origin + l)).collect(),
             1 => vec![request.history.last_observed().unwrap_or(0.0); h as usize],
-            _ => return Err("always fails".into()),
+            _ => return Err(failure("always fails")),
         };
         Ok(Forecast {
             quantiles: request
@@ -900,13 +910,18 @@ mod tests {
     }
 
     #[test]
-    fn every_candidate_failing_is_an_error_naming_the_first() {
+    fn every_candidate_failing_is_the_served_ones_error() {
         let history = series(3000, 5.0, 5);
-        let mut shadow = Shadow::new(names(1), ShadowConfig::for_horizon(30, 2000));
+        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
         let error = shadow
-            .forecast(&request(&history, 3000), None, &mut |_, _| Err("no".into()))
+            .forecast(&request(&history, 3000), None, &mut |i, _| {
+                Err(failure(&format!("no {i}")))
+            })
             .unwrap_err();
-        assert_eq!(error, "truth: no");
+        assert_eq!(
+            error.to_string(),
+            "model `test` refused: internal model error: no 0"
+        );
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub collect_seconds: HistogramVec,
     pub predict_seconds: HistogramVec,
     pub capacity_seconds: HistogramVec,
+    /// A whole tick, from its start to the snapshot published.
+    pub tick_seconds: HistogramVec,
     pub errors_total: IntCounterVec,
     pub lease_held: GaugeVec,
     pub live_error_mae: GaugeVec,
@@ -170,6 +172,11 @@ impl Metrics {
             capacity_seconds: histogram(
                 "kedastral_capacity_compute_seconds",
                 "Time to turn one forecast into desired replicas.",
+                wm,
+            ),
+            tick_seconds: histogram(
+                "kedastral_tick_seconds",
+                "Time of one tick of a workload, from its start to its forecast published (or its failure).",
                 wm,
             ),
             errors_total,

@@ -92,6 +92,11 @@ pub struct WorkloadArgs {
     /// Model parameter `key=value`; repeat for several.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
+    /// Refuse, as implausible, a forecast above this multiple of the
+    /// window's largest observation (or negative for a series never
+    /// negative) and keep serving the last good one [default: 10].
+    #[arg(long, env = "KEDASTRAL_MAX_FORECAST_RATIO")]
+    pub max_forecast_ratio: Option<f64>,
     /// Load one replica serves (e.g. requests per second per pod); required
     /// without --config.
     #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
@@ -105,7 +110,8 @@ pub struct WorkloadArgs {
     /// Fewest replicas [default: 1].
     #[arg(long, env = "KEDASTRAL_MIN")]
     pub min: Option<u32>,
-    /// Most replicas, 0 for no bound [default: 0].
+    /// Most replicas; 0 for no bound of your own, which plans at most
+    /// 10 000 [default: 0].
     #[arg(long, env = "KEDASTRAL_MAX")]
     pub max: Option<u32>,
     /// Largest growth from one step to the next, as a factor [default: 2].
@@ -142,6 +148,7 @@ impl WorkloadArgs {
             ("--model", self.model.is_some()),
             ("--calibrate", self.calibrate.is_some()),
             ("--param", !self.params.is_empty()),
+            ("--max-forecast-ratio", self.max_forecast_ratio.is_some()),
             ("--target-per-pod", self.target_per_pod.is_some()),
             ("--headroom", self.headroom.is_some()),
             ("--quantile-level", self.quantile_level.is_some()),
@@ -195,6 +202,7 @@ impl WorkloadArgs {
             interval: self.interval.clone(),
             model: self.model.clone(),
             calibrate: self.calibrate,
+            max_forecast_ratio: self.max_forecast_ratio,
             params: self.params.iter().cloned().collect(),
             headroom: self.headroom,
             quantile_level: self.quantile_level,

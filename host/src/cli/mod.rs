@@ -16,12 +16,12 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::backtest::{self, BacktestConfig, BacktestReport};
+use crate::backtest::{self, BacktestConfig, BacktestReport, OriginFailure};
 use crate::history;
 use crate::model::cache::ComponentCache;
 use crate::model::{
-    Forecast, ForecastRequest, LoadedModel, ModelInfo, ModelRuntime, ModelSource, RuntimeLimits,
-    Series,
+    Forecast, ForecastRequest, Guard, LoadedModel, ModelInfo, ModelRuntime, ModelSource, Retry,
+    RuntimeLimits, Series,
 };
 use crate::shadow::{Selection, Shadow, ShadowConfig};
 
@@ -197,6 +197,12 @@ pub struct ModelInputArgs {
     #[arg(long, env = "KEDASTRAL_NO_CALIBRATION")]
     pub no_calibration: bool,
 
+    /// Refuse, as implausible, a forecast above this multiple of the
+    /// history's largest observation (or negative for a history never
+    /// negative).
+    #[arg(long, env = "KEDASTRAL_MAX_FORECAST_RATIO", default_value_t = crate::model::guard::DEFAULT_MAX_FORECAST_RATIO, value_parser = parse_ratio)]
+    pub max_forecast_ratio: f64,
+
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -310,6 +316,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 1.0 => Ok(r),
+        _ => Err(format!("`{s}` is not a number >= 1")),
+    }
+}
+
 fn parse_bytes(s: &str) -> Result<usize, String> {
     let size: bytesize::ByteSize = s.trim().parse().map_err(|e| format!("`{s}`: {e}"))?;
     let bytes = usize::try_from(size.as_u64()).map_err(|_| format!("`{s}` is too large"))?;
@@ -395,27 +408,59 @@ impl Models {
 
     /// Forecasts `request` as the service would: the shadow evaluation on
     /// the history (choice and calibration), then the served forecast.
-    fn forecaster(&self, horizon: u32, max_history: usize, calibrate: bool) -> ShadowRunner {
-        let mut config = ShadowConfig::for_horizon(horizon, max_history);
-        config.calibrate = calibrate;
+    fn forecaster(&self, args: &ModelInputArgs) -> ShadowRunner {
+        let mut config = ShadowConfig::for_horizon(args.horizon, args.max_history);
+        config.calibrate = !args.no_calibration;
         let names = self.models.iter().map(|m| m.info().name.clone()).collect();
         ShadowRunner {
             shadow: Shadow::new(names, config),
-            instances: self.models.iter().map(LoadedModel::instance).collect(),
+            models: self.models.clone(),
+            guards: self
+                .models
+                .iter()
+                .map(|m| Guard::new(m.label(), Retry::Never, args.max_forecast_ratio))
+                .collect(),
+            dropped: vec![false; self.models.len()],
         }
     }
 }
 
+/// The shadow evaluation and the served forecast, as the forecaster runs
+/// them, with a breaker per candidate that never lets a call through again
+/// after a fault: a command ends within about one deadline of a model that
+/// hangs, rather than waiting one per shadow origin.
 struct ShadowRunner {
     shadow: Shadow,
-    instances: Vec<crate::model::ModelInstance>,
+    models: Vec<LoadedModel>,
+    guards: Vec<Guard>,
+    /// Candidates already said to be left out.
+    dropped: Vec<bool>,
 }
 
 impl ShadowRunner {
-    fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, String> {
-        let instances = &mut self.instances;
-        self.shadow.forecast(request, None, &mut |i, r| {
-            instances[i].forecast(r).map_err(|e| e.to_string())
+    fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, OriginFailure> {
+        let now = chrono::Utc::now();
+        let (models, guards) = (&self.models, &mut self.guards);
+        let answer = self.shadow.forecast(request, None, &mut |i, r| {
+            guards[i].call(now, r, |r| models[i].forecast(r))
+        });
+        for (i, guard) in self.guards.iter().enumerate() {
+            if let Some(fault) = guard.suspended(now)
+                && !std::mem::replace(&mut self.dropped[i], true)
+                && self.models.len() > 1
+            {
+                tracing::warn!(candidate = %self.models[i].info().name, error = %fault,
+                    "candidate left out for the rest of the run after a fault");
+            }
+        }
+        answer.map_err(|e| {
+            // Once every candidate is held back, no later origin can be
+            // forecast: stop with the fault that did it.
+            if self.dropped.iter().all(|&d| d) {
+                OriginFailure::Stop(e.to_string())
+            } else {
+                OriginFailure::Skip(e.to_string())
+            }
         })
     }
 }
@@ -483,12 +528,10 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     };
     // The shadow origins come from the same history the forecast is made
     // from, so the choice and the bands use nothing the user did not give.
-    let mut runner = models.forecaster(
-        args.input.horizon,
-        args.input.max_history,
-        !args.input.no_calibration,
-    );
-    let forecast = runner.forecast(&request).map_err(anyhow::Error::msg)?;
+    let mut runner = models.forecaster(&args.input);
+    let forecast = runner
+        .forecast(&request)
+        .map_err(|e| anyhow::Error::msg(e.to_string()))?;
     let selection = runner.shadow.selection();
     let first_time = request.history.time_of(request.history.len());
     let mut out = std::io::stdout().lock();
@@ -631,11 +674,7 @@ fn backtest_one(
             .div_ceil(u64::from(series.step_seconds.max(1))) as usize,
         params: args.input.params.clone(),
     };
-    let mut runner = models.forecaster(
-        args.input.horizon,
-        args.input.max_history,
-        !args.input.no_calibration,
-    );
+    let mut runner = models.forecaster(&args.input);
     let mut report = backtest::run(series, &config, models.info.min_history as usize, |r| {
         runner.forecast(r)
     })?;

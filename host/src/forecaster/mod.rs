@@ -6,7 +6,8 @@
 //! - [`Board`] is what the HTTP API and metrics read: each workload's latest
 //!   snapshot and status;
 //! - [`window`] keeps a workload's history on its step grid;
-//! - [`pool`] shares model instances between workloads.
+//! - [`pool`] shares a model between workloads (its code, never its state)
+//!   and runs its calls in the shared lane or on probation.
 //!
 //! With Redis, each workload is computed by the one replica holding its
 //! lease; the others read its snapshots from Redis and serve them. When

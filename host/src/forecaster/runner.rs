@@ -9,26 +9,48 @@ use prometheus::HistogramVec;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::pool::ModelPool;
+use super::pool::{ModelPool, SharedSlot};
 use super::window::HistoryWindow;
 use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, Slots, lease_ttl};
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
-use crate::model::ForecastRequest;
+use crate::model::{ForecastRequest, Guard, ModelCallError, Retry};
 use crate::shadow::{Selection, Shadow, ShadowConfig};
 use crate::store::redis::RedisStore;
 use crate::store::{Band, ModelRef, Snapshot};
 use crate::telemetry::Metrics;
 
-fn new_shadow(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Shadow {
-    let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
-    shadow.calibrate = config.calibrate;
-    let names = pools
-        .iter()
-        .map(|p| p.model().info().name.clone())
-        .collect();
-    Shadow::new(names, shadow)
+/// What a workload keeps of its calls to its models: the shadow evaluation
+/// and, per candidate, the breaker and plausibility check.
+struct Calls {
+    shadow: Shadow,
+    guards: Vec<Guard>,
+}
+
+impl Calls {
+    fn new(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Self {
+        let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
+        shadow.calibrate = config.calibrate;
+        let names = pools
+            .iter()
+            .map(|p| p.model().info().name.clone())
+            .collect();
+        let guards = pools
+            .iter()
+            .map(|p| {
+                Guard::new(
+                    p.model().label(),
+                    Retry::for_interval(config.interval),
+                    config.max_forecast_ratio,
+                )
+            })
+            .collect();
+        Self {
+            shadow: Shadow::new(names, shadow),
+            guards,
+        }
+    }
 }
 
 /// Most new shadow origins each candidate forecasts per tick, so a warm
@@ -41,9 +63,9 @@ pub struct Runner {
     model: ModelRef,
     /// The model, or for `auto` every candidate.
     pools: Vec<Arc<ModelPool>>,
-    /// Scores the candidates and calibrates the bands. `None` while a
-    /// forecast runs with it off the async threads.
-    shadow: Option<Shadow>,
+    /// Scores the candidates, calibrates the bands and guards the calls.
+    /// `None` while a forecast runs with it off the async threads.
+    calls: Option<Calls>,
     source: Source,
     redis: Option<RedisStore>,
     slots: Slots,
@@ -58,8 +80,9 @@ pub struct Runner {
     holds_lease: bool,
     /// Failures this tick; the last one is shown by the API.
     failures: Vec<Failure>,
-    /// The previous tick failed: log recoveries, and repeats only at debug.
-    failing: bool,
+    /// The previous tick's failures, as (component, reason): one that
+    /// comes again is logged at debug only, so a log shows each change.
+    failed_before: Vec<(&'static str, &'static str)>,
 }
 
 impl Runner {
@@ -79,7 +102,7 @@ impl Runner {
         levels.sort_by(f64::total_cmp);
         levels.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
         Self {
-            shadow: Some(new_shadow(&config, &pools)),
+            calls: Some(Calls::new(&config, &pools)),
             window: HistoryWindow::new(config.step_seconds(), config.window_points()),
             tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
             config,
@@ -94,7 +117,7 @@ impl Runner {
             unsaved: false,
             holds_lease: false,
             failures: Vec::new(),
-            failing: false,
+            failed_before: Vec::new(),
         }
     }
 
@@ -152,6 +175,7 @@ impl Runner {
 
     /// One round at `now`.
     pub async fn tick(&mut self, now: DateTime<Utc>) {
+        let started = Instant::now();
         self.failures.clear();
         let computing = self.take_lease().await;
         if computing {
@@ -165,6 +189,7 @@ impl Runner {
             self.follow().await;
         }
         self.finish_tick(now, computing);
+        self.timed(|m| &m.tick_seconds, started);
     }
 
     /// A holder that failed to compute and has nothing fresh gives its lease
@@ -250,7 +275,7 @@ impl Runner {
         if self.window.is_empty() || !(new_data || self.snapshot.is_none()) {
             return;
         }
-        let Some((forecast, selection)) = self.forecast().await else {
+        let Some((forecast, selection)) = self.forecast(now).await else {
             return;
         };
         let started = Instant::now();
@@ -389,7 +414,10 @@ impl Runner {
     }
 
     /// The served forecast and the shadow evaluation behind it.
-    async fn forecast(&mut self) -> Option<(crate::model::Forecast, Selection)> {
+    async fn forecast(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Option<(crate::model::Forecast, Selection)> {
         let request = ForecastRequest {
             history: self.window.series(),
             horizon: self.config.horizon_steps(),
@@ -397,42 +425,56 @@ impl Runner {
             params: self.config.params.clone(),
         };
         let started = Instant::now();
-        let permit = self
-            .slots
-            .model
+        let lane = self.slots.model.clone();
+        let permit = lane
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
+        let mut slot = SharedSlot::new(lane, permit);
         let pools = self.pools.clone();
         // Missing only if an earlier forecast was dropped mid-call (a tick
         // cut short): start the evaluation afresh rather than fail.
-        let mut shadow = self
-            .shadow
+        let mut calls = self
+            .calls
             .take()
-            .unwrap_or_else(|| new_shadow(&self.config, &self.pools));
+            .unwrap_or_else(|| Calls::new(&self.config, &self.pools));
         let answer = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut reason = "internal";
+            let Calls { shadow, guards } = &mut calls;
+            // The first fault of each candidate this tick: if it opened the
+            // breaker on a shadow origin, the served call is only held back,
+            // and the fault is what the tick failed of.
+            let mut faults: Vec<Option<ModelCallError>> = vec![None; guards.len()];
             let answer = shadow.forecast(&request, Some(SHADOW_BUDGET), &mut |i, r| {
-                pools[i].forecast(r).map_err(|e| {
-                    reason = e.metric_label();
-                    e.to_string()
-                })
+                let answer = guards[i].call(now, r, |r| pools[i].forecast(r, &mut slot));
+                if let Err(e) = &answer
+                    && e.is_fault()
+                {
+                    faults[i].get_or_insert_with(|| e.clone());
+                }
+                answer
             });
-            (shadow, answer.map_err(|e| (reason, e)))
+            let answer = answer.map_err(|e| match e {
+                ModelCallError::Suspended { .. } => faults
+                    .into_iter()
+                    .flatten()
+                    .find(|f| f.model() == e.model())
+                    .unwrap_or(e),
+                other => other,
+            });
+            (calls, answer)
         })
         .await;
         self.timed(|m| &m.predict_seconds, started);
         match answer {
-            Ok((shadow, answer)) => {
-                let selection = shadow.selection();
-                self.shadow = Some(shadow);
+            Ok((calls, answer)) => {
+                let selection = calls.shadow.selection();
+                self.calls = Some(calls);
                 self.show_selection(&selection);
                 match answer {
                     Ok(forecast) => Some((forecast, selection)),
-                    Err((reason, e)) => {
-                        self.fail("model", reason, e);
+                    Err(e) => {
+                        self.fail("model", e.metric_label(), e.to_string());
                         None
                     }
                 }
@@ -440,7 +482,7 @@ impl Runner {
             Err(e) => {
                 // Only a panic in the host's own code lands here; start
                 // the evaluation afresh.
-                self.shadow = Some(new_shadow(&self.config, &self.pools));
+                self.calls = Some(Calls::new(&self.config, &self.pools));
                 self.fail("model", "panic", e.to_string());
                 None
             }
@@ -488,7 +530,7 @@ impl Runner {
                 self.unsaved = false;
             }
             Ok(true) => {
-                if self.failing {
+                if self.failed_before.iter().any(|(c, _)| *c == "store") {
                     tracing::info!(workload = %self.config.name, "snapshot written to Redis again");
                 }
                 self.unsaved = false;
@@ -537,7 +579,7 @@ impl Runner {
         self.shared
             .metrics
             .error(self.name(), &self.model.name, component, reason);
-        if self.failing {
+        if self.failed_before.contains(&(component, reason)) {
             tracing::debug!(workload = %self.config.name, component, reason, %message, "failed again");
         } else {
             tracing::warn!(workload = %self.config.name, component, reason, %message, "failed");
@@ -552,10 +594,14 @@ impl Runner {
 
     fn finish_tick(&mut self, now: DateTime<Utc>, computing: bool) {
         let ok = self.failures.is_empty();
-        if ok && self.failing {
+        if ok && !self.failed_before.is_empty() {
             tracing::info!(workload = %self.config.name, "recovered");
         }
-        self.failing = !ok;
+        self.failed_before = self
+            .failures
+            .iter()
+            .map(|f| (f.component, f.reason))
+            .collect();
         let summary = self.tracker.summary();
         let labels = self.labels();
         let metrics = &self.shared.metrics;

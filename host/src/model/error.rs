@@ -60,8 +60,8 @@ pub enum ModelLoadError {
 }
 
 /// Why one call to a model gave no forecast. The host and every other model
-/// are unaffected; a trapped instance is replaced before its next call.
-#[derive(Debug, thiserror::Error)]
+/// are unaffected: every call runs in a fresh instance.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ModelCallError {
     /// The model answered with an error of its own.
     #[error("model `{model}` refused: {error}")]
@@ -92,6 +92,25 @@ pub enum ModelCallError {
     /// A fresh instance could not be created.
     #[error("model `{model}` could not be instantiated: {message}")]
     Instantiate { model: String, message: String },
+
+    /// A valid forecast, but far outside anything the history has shown.
+    #[error("model `{model}` returned an implausible forecast: {reason}")]
+    Implausible { model: String, reason: String },
+
+    /// Not called: the model's last call faulted (timed out, trapped or ran
+    /// out of memory), and the breaker holds further calls back.
+    #[error("{cause}; not called again {}", match until {
+        Some(t) => format!("until {} ({faults} faults in a row)", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => "in this run".to_owned(),
+    })]
+    Suspended {
+        model: String,
+        /// The fault that opened the breaker, as it was reported.
+        cause: String,
+        faults: u32,
+        /// When a call may go through again; `None`: never.
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 impl ModelCallError {
@@ -110,6 +129,37 @@ impl ModelCallError {
             Self::InvalidOutput { .. } => "invalid_output",
             Self::InvalidRequest { .. } => "invalid_request",
             Self::Instantiate { .. } => "instantiate",
+            Self::Implausible { .. } => "implausible",
+            Self::Suspended { .. } => "suspended",
+        }
+    }
+
+    /// A fault of the sandbox: the call cost up to a deadline (or a memory
+    /// cap's worth of work) and its instance was thrown away. These open a
+    /// model's breaker; a model's own error or a bad answer is cheap and
+    /// does not.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Trap { .. }
+                | Self::Timeout { .. }
+                | Self::OutOfMemory { .. }
+                | Self::Instantiate { .. }
+        )
+    }
+
+    /// The model the error is about.
+    pub fn model(&self) -> &str {
+        match self {
+            Self::Model { model, .. }
+            | Self::Trap { model, .. }
+            | Self::Timeout { model, .. }
+            | Self::OutOfMemory { model, .. }
+            | Self::InvalidOutput { model, .. }
+            | Self::InvalidRequest { model, .. }
+            | Self::Instantiate { model, .. }
+            | Self::Implausible { model, .. }
+            | Self::Suspended { model, .. } => model,
         }
     }
 }

@@ -2,8 +2,11 @@
 //! `kedastral:forecast/forecast-model@0.1.0` world, sandboxed by wasmtime.
 //!
 //! - [`runtime`]: the process-wide [`ModelRuntime`] (one wasmtime `Engine`),
-//!   loading a component into a [`LoadedModel`] and calling it through a
-//!   [`ModelInstance`] under a memory cap and a CPU deadline;
+//!   loading a component into a [`LoadedModel`] and calling it, each call in
+//!   a fresh instance, under a memory cap and a CPU deadline;
+//! - [`guard`]: one user's breaker on a model that faults, and the
+//!   plausibility check on every answer;
+//! - [`text`]: the bounds on every string a guest returns;
 //! - [`source`]: what `--model` names, a built-in or a `.wasm` path;
 //! - [`cache`]: precompiled components on disk, so a restart skips Cranelift;
 //! - [`validate`]: the checks every answer passes before it counts as a forecast;
@@ -14,13 +17,16 @@
 
 pub mod cache;
 pub mod error;
+pub mod guard;
 pub mod runtime;
 pub mod source;
+pub mod text;
 pub mod validate;
 
 pub use error::{ModelCallError, ModelLoadError};
+pub use guard::{Guard, Retry};
 pub use kedastral_model_sdk::{
     Forecast, ForecastRequest, ModelError, ModelInfo, ParamSpec, QuantileBand, Series,
 };
-pub use runtime::{LoadedModel, ModelInstance, ModelRuntime, RuntimeLimits};
+pub use runtime::{LoadedModel, ModelRuntime, RuntimeLimits};
 pub use source::ModelSource;

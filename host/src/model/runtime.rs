@@ -3,10 +3,16 @@
 //! One [`ModelRuntime`] per process owns the `Engine` (wasmtime's compiled-code
 //! and configuration context), the `Linker` and an epoch ticker thread. It
 //! turns a [`ModelSource`] into a [`LoadedModel`]: compiled (or loaded
-//! precompiled), checked against the world, and described. Each user of a
-//! model (one workload, one backtest) owns a [`ModelInstance`], whose `Store`
-//! lives on across calls while the guest behaves and is thrown away after a
-//! trap, so one bad call never poisons the next.
+//! precompiled), checked against the world, and described.
+//!
+//! **Every call runs in a fresh instance**: a new `Store` instantiated from
+//! the component's `InstancePre`, dropped when the call returns. Nothing a
+//! model keeps in memory outlives a call, so no workload ever sees another's
+//! data, and a trap never poisons the next call. Against reusing an instance
+//! it costs tens of microseconds a call, within noise on long histories
+//! (BENCHMARKS.md, "With a fresh instance per call"); an instance per workload
+//! would hold a thousand workloads' guest memory, and the pooling allocator
+//! measured slower than allocating on demand.
 //!
 //! Every call runs
 //! - under a CPU deadline: an epoch ticker increments the engine's epoch every
@@ -21,6 +27,9 @@
 //!   maps need one), stdout discarded and stderr captured (a panic message ends
 //!   up in the trap error). Sleeping is refused: a guest could otherwise block
 //!   the calling thread inside the host, where no deadline reaches.
+//!
+//! Every string a guest returns (error messages, stderr, what `describe`
+//! says) is bounded as it leaves here ([`text`](super::text)).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -41,6 +50,7 @@ use wasmtime_wasi::{
 use super::cache::{CompileOutcome, ComponentCache};
 use super::error::{ModelCallError, ModelLoadError};
 use super::source::{BUILTINS, ModelSource};
+use super::text::{self, GUEST_NAME_LIMIT, GUEST_PARAMS_LIMIT, GUEST_TEXT_LIMIT};
 use super::validate;
 
 mod bindings {
@@ -60,8 +70,8 @@ pub const MODEL_INTERFACE: &str = "kedastral:forecast/model@0.1.0";
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// A guest's stderr is kept up to this size; past half of it the instance is
-/// recycled, so a chatty model never fills it and fails on a write.
+/// A guest's stderr is kept up to this size per call; only its tail ever
+/// reaches an error message.
 const STDERR_CAPACITY: usize = 64 * 1024;
 
 /// The WASI version wasmtime-wasi 48 links; the clock functions that could
@@ -97,6 +107,32 @@ impl RuntimeLimits {
     }
 }
 
+/// How instances get their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocator {
+    /// wasmtime's pooling allocator: memory slots reserved once and reused,
+    /// reset (never shared) between instances. Kept to measure against: for
+    /// these models it is slower than [`Allocator::OnDemand`], as resetting
+    /// a slot's resident pages costs more than mapping fresh ones.
+    Pooling,
+    /// A fresh mapping per instance, unmapped when it ends: the runtime's.
+    OnDemand,
+}
+
+/// Instances that may be alive at once with the pooling allocator: calls
+/// running (one per model slot, one per model on probation) and loads. A
+/// call that finds every slot taken fails as `instantiate`.
+const POOL_INSTANCES: u32 = 128;
+
+/// Memory kept resident in a reused slot and zeroed rather than unmapped
+/// when its instance ends: the pages a model touches on most calls, so a
+/// fresh instance does not fault them in again.
+const POOL_KEEP_RESIDENT: usize = 1 << 20;
+
+/// Used slots kept warm beyond those in use (each keeps up to
+/// [`POOL_KEEP_RESIDENT`] resident).
+const POOL_WARM_SLOTS: u32 = 8;
+
 /// The process-wide model runtime: one engine, one linker, one cache.
 pub struct ModelRuntime {
     engine: Engine,
@@ -106,8 +142,32 @@ pub struct ModelRuntime {
 }
 
 impl ModelRuntime {
+    /// A runtime whose instances are allocated on demand: measured faster
+    /// than the pooling allocator for a fresh instance per call
+    /// (BENCHMARKS.md, "With a fresh instance per call").
     pub fn new(limits: RuntimeLimits, cache: ComponentCache) -> anyhow::Result<Self> {
+        Self::with_allocator(limits, cache, Allocator::OnDemand)
+    }
+
+    pub fn with_allocator(
+        limits: RuntimeLimits,
+        cache: ComponentCache,
+        allocator: Allocator,
+    ) -> anyhow::Result<Self> {
         let mut config = Config::new();
+        if allocator == Allocator::Pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            pool.total_component_instances(POOL_INSTANCES)
+                .total_core_instances(POOL_INSTANCES * 8)
+                .total_memories(POOL_INSTANCES * 2)
+                .total_tables(POOL_INSTANCES * 4)
+                .max_memories_per_module(2)
+                .max_tables_per_module(4)
+                .max_memory_size(limits.memory_bytes)
+                .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
+                .max_unused_warm_slots(POOL_WARM_SLOTS);
+            config.allocation_strategy(pool);
+        }
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         // For profiling models with `perf`: names the JIT-compiled functions.
@@ -209,23 +269,23 @@ impl ModelRuntime {
                 compile,
             }),
         };
-        let info = model
-            .instance()
-            .describe()
-            .map_err(|e| ModelLoadError::Describe {
-                model: label.to_owned(),
-                source: Box::new(e),
-            })?;
-        check_info(label, &info)?;
+        let info = model.describe().map_err(|e| ModelLoadError::Describe {
+            model: label.to_owned(),
+            source: Box::new(e),
+        })?;
+        check_info(&info).map_err(|message| ModelLoadError::BadInfo {
+            model: label.to_owned(),
+            message,
+        })?;
         Arc::get_mut(&mut model.inner)
-            .expect("no instance outlives describe")
-            .info = info;
+            .expect("no call outlives describe")
+            .info = from_wit_info(info);
         Ok(model)
     }
 }
 
 /// A compiled, checked model. Cheap to clone and shareable between threads;
-/// calls go through a [`ModelInstance`] owned by one caller.
+/// each call runs in an instance of its own.
 #[derive(Clone)]
 pub struct LoadedModel {
     inner: Arc<Loaded>,
@@ -256,12 +316,53 @@ impl LoadedModel {
         self.inner.compile
     }
 
-    /// A fresh instance; it is instantiated on its first call.
-    pub fn instance(&self) -> ModelInstance {
-        ModelInstance {
-            model: self.clone(),
-            live: None,
-        }
+    /// Asks the model to describe itself, as it says it.
+    fn describe(&self) -> Result<wit::ModelInfo, ModelCallError> {
+        self.call(|bindings, store| bindings.kedastral_forecast_model().call_describe(store))
+    }
+
+    /// Runs one forecast in a fresh instance. The request is checked first
+    /// and the answer after: only a valid forecast comes back as `Ok`.
+    /// Blocks for the call's length: call it off the async threads.
+    pub fn forecast(&self, request: &ForecastRequest) -> Result<Forecast, ModelCallError> {
+        let model = || self.inner.label.clone();
+        validate::check_request(request).map_err(|reason| ModelCallError::InvalidRequest {
+            model: model(),
+            reason,
+        })?;
+        let wit_request = to_wit_request(request);
+        let answer = self.call(|bindings, store| {
+            bindings
+                .kedastral_forecast_model()
+                .call_forecast(store, &wit_request)
+        })?;
+        let forecast = answer.map_err(|e| ModelCallError::Model {
+            model: model(),
+            error: from_wit_error(e),
+        })?;
+        let forecast = from_wit_forecast(forecast);
+        validate::check_forecast(request, &forecast).map_err(|reason| {
+            ModelCallError::InvalidOutput {
+                model: model(),
+                reason,
+            }
+        })?;
+        Ok(forecast)
+    }
+
+    /// Instantiates the model in a new store, runs `f` on it and drops the
+    /// store, whatever happened.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&ForecastModel, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, ModelCallError> {
+        let inner = &self.inner;
+        let Live {
+            mut store,
+            bindings,
+        } = instantiate(inner)?;
+        store.set_epoch_deadline(inner.limits.deadline_ticks());
+        f(&bindings, &mut store).map_err(|e| classify(inner, e, store.data()))
     }
 }
 
@@ -274,82 +375,10 @@ impl std::fmt::Debug for LoadedModel {
     }
 }
 
-/// One caller's instance of a model.
-pub struct ModelInstance {
-    model: LoadedModel,
-    live: Option<Live>,
-}
-
+/// One call's instance.
 struct Live {
     store: Store<HostState>,
     bindings: ForecastModel,
-}
-
-impl ModelInstance {
-    pub fn model(&self) -> &LoadedModel {
-        &self.model
-    }
-
-    /// Asks the model to describe itself.
-    pub fn describe(&mut self) -> Result<ModelInfo, ModelCallError> {
-        let info =
-            self.call(|bindings, store| bindings.kedastral_forecast_model().call_describe(store))?;
-        Ok(from_wit_info(info))
-    }
-
-    /// Runs one forecast. The request is checked first and the answer after:
-    /// only a valid forecast comes back as `Ok`.
-    pub fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, ModelCallError> {
-        let model = || self.model.inner.label.clone();
-        validate::check_request(request).map_err(|reason| ModelCallError::InvalidRequest {
-            model: model(),
-            reason,
-        })?;
-        let wit_request = to_wit_request(request);
-        let answer = self.call(|bindings, store| {
-            bindings
-                .kedastral_forecast_model()
-                .call_forecast(store, &wit_request)
-        })?;
-        let forecast = answer.map_err(|e| ModelCallError::Model {
-            model: self.model.inner.label.clone(),
-            error: from_wit_error(e),
-        })?;
-        let forecast = from_wit_forecast(forecast);
-        validate::check_forecast(request, &forecast).map_err(|reason| {
-            ModelCallError::InvalidOutput {
-                model: self.model.inner.label.clone(),
-                reason,
-            }
-        })?;
-        Ok(forecast)
-    }
-
-    fn call<R>(
-        &mut self,
-        f: impl FnOnce(&ForecastModel, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, ModelCallError> {
-        let inner = &self.model.inner;
-        let live = match &mut self.live {
-            Some(live) => live,
-            empty => empty.insert(instantiate(inner)?),
-        };
-        live.store.set_epoch_deadline(inner.limits.deadline_ticks());
-        match f(&live.bindings, &mut live.store) {
-            Ok(r) => {
-                if live.store.data().stderr.contents().len() > STDERR_CAPACITY / 2 {
-                    self.live = None;
-                }
-                Ok(r)
-            }
-            Err(e) => {
-                let error = classify(inner, e, live.store.data());
-                // A trapped instance may be in any state: never call it again.
-                self.live = None;
-                Err(error)
-            }
-        }
-    }
 }
 
 fn instantiate(model: &Loaded) -> Result<Live, ModelCallError> {
@@ -400,10 +429,10 @@ fn classify(model: &Loaded, error: wasmtime::Error, state: &HostState) -> ModelC
             limit: model.limits.timeout,
         };
     }
-    let mut message = match error.downcast_ref::<Trap>() {
+    let mut message = text::message(&match error.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{error:#}"),
-    };
+    });
     let stderr = state.stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
     let stderr = stderr.trim();
@@ -412,18 +441,21 @@ fn classify(model: &Loaded, error: wasmtime::Error, state: &HostState) -> ModelC
         let tail: String = stderr
             .chars()
             .rev()
-            .take(500)
+            .take(STDERR_TAIL_CHARS)
             .collect::<Vec<_>>()
             .into_iter()
             .rev()
             .collect();
-        message.push_str(&format!("; guest stderr: {tail}"));
+        message.push_str(&format!("; guest stderr: {}", text::message(&tail)));
     }
     ModelCallError::Trap {
         model: label,
         message,
     }
 }
+
+/// Characters of a guest's stderr kept in a trap's message: its last words.
+const STDERR_TAIL_CHARS: usize = 500;
 
 /// A fixed byte stream for the guest's random interfaces: guests get what a
 /// hash map needs, and the same answer on every run.
@@ -581,20 +613,49 @@ fn check_world(engine: &Engine, label: &str, component: &Component) -> Result<()
     Ok(())
 }
 
-fn check_info(label: &str, info: &ModelInfo) -> Result<(), ModelLoadError> {
-    let bad = |message: String| ModelLoadError::BadInfo {
-        model: label.to_owned(),
-        message,
+/// Refuses what a model says of itself if it cannot serve as identifiers:
+/// names and versions become metric labels and configuration keys, so they
+/// must be short and printable (a long one is refused, not cut: two names
+/// cut to one prefix would collide). Descriptions are cut instead, later.
+fn check_info(info: &wit::ModelInfo) -> Result<(), String> {
+    let identifier = |what: &str, value: &str| -> Result<(), String> {
+        if value.trim().is_empty() {
+            return Err(format!("empty {what}"));
+        }
+        if value.len() > GUEST_NAME_LIMIT {
+            return Err(format!(
+                "its {what} is {} bytes long, at most {GUEST_NAME_LIMIT} ({})",
+                value.len(),
+                text::bounded(value, 40, false)
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(format!(
+                "its {what} `{}` has control characters",
+                text::message(value)
+            ));
+        }
+        Ok(())
     };
-    if info.name.trim().is_empty() {
-        return Err(bad("empty name".into()));
-    }
-    if info.version.trim().is_empty() {
-        return Err(bad("empty version".into()));
+    identifier("name", &info.name)?;
+    identifier("version", &info.version)?;
+    if info.params.len() > GUEST_PARAMS_LIMIT {
+        return Err(format!(
+            "it declares {} parameters, at most {GUEST_PARAMS_LIMIT}",
+            info.params.len()
+        ));
     }
     for (i, p) in info.params.iter().enumerate() {
+        identifier("parameter name", &p.name)?;
+        if p.default_value.len() > GUEST_TEXT_LIMIT {
+            return Err(format!(
+                "the default of parameter `{}` is {} bytes long, at most {GUEST_TEXT_LIMIT}",
+                p.name,
+                p.default_value.len()
+            ));
+        }
         if info.params[..i].iter().any(|q| q.name == p.name) {
-            return Err(bad(format!("parameter `{}` is declared twice", p.name)));
+            return Err(format!("parameter `{}` is declared twice", p.name));
         }
     }
     Ok(())
@@ -629,29 +690,79 @@ fn from_wit_forecast(forecast: wit::ForecastResponse) -> Forecast {
 
 fn from_wit_error(error: wit::ModelError) -> ModelError {
     match error {
-        wit::ModelError::InvalidInput(m) => ModelError::InvalidInput(m),
+        wit::ModelError::InvalidInput(m) => ModelError::InvalidInput(text::message(&m)),
         wit::ModelError::InsufficientHistory(h) => ModelError::InsufficientHistory {
             needed: h.needed,
             got: h.got,
         },
-        wit::ModelError::Internal(m) => ModelError::Internal(m),
+        wit::ModelError::Internal(m) => ModelError::Internal(text::message(&m)),
     }
 }
 
+/// What `describe` said, once [`check_info`] passed it: descriptions cut to
+/// [`GUEST_TEXT_LIMIT`].
 fn from_wit_info(info: wit::ModelInfo) -> ModelInfo {
+    let description = |d: &str| text::bounded(d, GUEST_TEXT_LIMIT, true);
     ModelInfo {
+        description: description(&info.description),
         name: info.name,
         version: info.version,
-        description: info.description,
         min_history: info.min_history,
         params: info
             .params
             .into_iter()
             .map(|p| ParamSpec {
+                description: description(&p.description),
                 name: p.name,
                 default_value: p.default_value,
-                description: p.description,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, param: &str) -> wit::ModelInfo {
+        wit::ModelInfo {
+            name: name.into(),
+            version: "1.0.0".into(),
+            description: "d\u{1b}[2J\n".repeat(2_000),
+            min_history: 1,
+            params: vec![wit::ParamSpec {
+                name: param.into(),
+                default_value: "1".into(),
+                description: "p".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn identifiers_that_are_too_long_or_unprintable_are_refused() {
+        assert_eq!(check_info(&info("good", "alpha")), Ok(()));
+        let long = "n".repeat(GUEST_NAME_LIMIT + 1);
+        let err = check_info(&info(&long, "alpha")).unwrap_err();
+        assert!(
+            err.contains("its name is 65 bytes long, at most 64"),
+            "{err}"
+        );
+        assert!(err.len() < 200, "{err}");
+        let err = check_info(&info("good", "al\u{1b}pha")).unwrap_err();
+        assert!(
+            err.contains("parameter name") && err.contains("control"),
+            "{err}"
+        );
+        assert!(!err.contains('\u{1b}'), "{err}");
+        let err = check_info(&info(" ", "alpha")).unwrap_err();
+        assert_eq!(err, "empty name");
+    }
+
+    #[test]
+    fn descriptions_are_cut_and_keep_their_newlines_only() {
+        let described = from_wit_info(info("good", "alpha"));
+        assert!(described.description.len() < GUEST_TEXT_LIMIT + 40);
+        assert!(described.description.contains("[cut: "));
+        assert!(described.description.starts_with("d\u{FFFD}[2J\nd"));
     }
 }

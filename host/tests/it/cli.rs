@@ -502,3 +502,90 @@ fn backtest_over_a_folder_judges_each_trace_and_all_together() {
     assert!(text.contains("aggregate: geometric mean MASE"), "{text}");
     assert!(text.contains("late.csv"), "{text}");
 }
+
+/// The hostile fixture through `forecast` or `backtest` with `behaviour`.
+fn hostile(command: &str, input: &Path, behaviour: &str, extra: &[&str]) -> (Output, f64) {
+    let model = support::fixture("kedastral-test-hostile");
+    let param = format!("behaviour={behaviour}");
+    let mut args = vec![
+        command,
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--param",
+        &param,
+    ];
+    args.extend_from_slice(extra);
+    let started = std::time::Instant::now();
+    let out = kedastral(&args);
+    (out, started.elapsed().as_secs_f64())
+}
+
+#[test]
+fn a_model_that_times_out_ends_forecast_and_backtest_within_about_one_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 4_000);
+    // Alone, the command starts and loads the model in well under a second.
+    let (ok, alone) = hostile("forecast", &input, "ok", &[]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    for command in ["forecast", "backtest"] {
+        // Over a hundred shadow origins (and for backtest 1 000 origins)
+        // would each cost the deadline if the model were called again.
+        let (out, took) = hostile(command, &input, "spin", &["--model-timeout", "500ms"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}: {stderr}");
+        assert!(
+            stderr.contains("ran past its deadline of 500ms"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            took < alone + 2.5,
+            "{command} took {took:.1} s, {alone:.1} s without the fault"
+        );
+    }
+}
+
+#[test]
+fn a_tens_of_megabytes_guest_error_prints_a_few_kilobytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 500);
+    let (out, _) = hostile("forecast", &input, "loud-error", &["--no-calibration"]);
+    assert!(!out.status.success());
+    let printed = out.stdout.len() + out.stderr.len();
+    assert!(printed < 16 * 1024, "{printed} bytes printed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("more bytes]"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(300)..]
+    );
+    assert!(!stderr.contains('\u{1b}'));
+}
+
+#[test]
+fn an_absurd_forecast_is_refused_as_implausible() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 500);
+    let (out, _) = hostile("forecast", &input, "absurd", &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("implausible forecast"), "{stderr}");
+    assert!(stderr.contains("1e300"), "{stderr}");
+    // A user who means it can raise the ratio.
+    let (out, _) = hostile(
+        "forecast",
+        &input,
+        "absurd",
+        &["--max-forecast-ratio", "1e305"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

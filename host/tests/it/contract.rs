@@ -45,13 +45,12 @@ fn histories() -> Vec<(&'static str, Series)> {
 #[test]
 fn forecasts_have_the_horizon_finite_values_and_ordered_bands() {
     for model in models() {
-        let mut instance = model.instance();
         for (name, history) in histories() {
             for horizon in [1, 30, 200] {
                 let request =
                     ForecastRequest::new(history.clone(), horizon).with_quantiles(LEVELS.to_vec());
                 // The runtime validates the answer; Ok means it passed.
-                let forecast = instance.forecast(&request).unwrap_or_else(|e| {
+                let forecast = model.forecast(&request).unwrap_or_else(|e| {
                     panic!("{} on {name}, horizon {horizon}: {e}", model.label())
                 });
                 assert_eq!(forecast.values.len(), horizon as usize);
@@ -67,15 +66,14 @@ fn forecasts_have_the_horizon_finite_values_and_ordered_bands() {
 }
 
 #[test]
-fn forecasts_are_deterministic_across_calls_and_instances() {
+fn forecasts_are_deterministic_across_calls() {
     for model in models() {
         let request = ForecastRequest::new(nasa_tail(3_000), 30).with_quantiles(vec![0.1, 0.9]);
-        let mut first = model.instance();
-        let a = first.forecast(&request).unwrap();
-        let b = first.forecast(&request).unwrap();
-        let c = model.instance().forecast(&request).unwrap();
-        assert_eq!(a, b, "{}: same instance, same request", model.label());
-        assert_eq!(a, c, "{}: fresh instance, same request", model.label());
+        let a = model.forecast(&request).unwrap();
+        let b = model.forecast(&request).unwrap();
+        let c = model.forecast(&request).unwrap();
+        assert_eq!(a, b, "{}: called twice, same request", model.label());
+        assert_eq!(a, c, "{}: called a third time, same request", model.label());
     }
 }
 
@@ -83,12 +81,11 @@ fn forecasts_are_deterministic_across_calls_and_instances() {
 fn short_history_forecasts_down_to_min_history_and_refuses_below() {
     for model in models() {
         let min = model.info().min_history as usize;
-        let mut instance = model.instance();
         for n in 0..min + 5 {
             let values: Vec<f64> = (0..n).map(|i| 10.0 + (i % 3) as f64).collect();
             let request =
                 ForecastRequest::new(Series::new(0, 60, values), 10).with_quantiles(vec![0.1, 0.9]);
-            match instance.forecast(&request) {
+            match model.forecast(&request) {
                 Ok(_) => assert!(
                     n >= min,
                     "{}: forecast from {n} < {min} points",
@@ -117,7 +114,7 @@ fn unknown_parameters_are_refused_by_every_model() {
     for model in models() {
         let request =
             ForecastRequest::new(daily_series(1, 300, 3), 5).with_param("no-such-param", "1");
-        let err = model.instance().forecast(&request).unwrap_err();
+        let err = model.forecast(&request).unwrap_err();
         assert!(
             matches!(&err, ModelCallError::Model { error: ModelError::InvalidInput(m), .. } if m.contains("no-such-param")),
             "{}: {err}",
@@ -146,7 +143,6 @@ fn every_model_describes_itself() {
 #[test]
 fn the_host_refuses_bad_requests_before_calling_the_model() {
     let model = &models()[0];
-    let mut instance = model.instance();
     let bad = [
         ForecastRequest::new(Series::new(0, 60, vec![1.0; 10]), 0),
         ForecastRequest::new(Series::new(0, 0, vec![1.0; 10]), 5),
@@ -155,7 +151,7 @@ fn the_host_refuses_bad_requests_before_calling_the_model() {
         ForecastRequest::new(Series::new(0, 60, vec![1.0, f64::INFINITY]), 5),
     ];
     for request in bad {
-        let err = instance.forecast(&request).unwrap_err();
+        let err = model.forecast(&request).unwrap_err();
         assert!(
             matches!(err, ModelCallError::InvalidRequest { .. }),
             "{err}"

@@ -99,7 +99,7 @@ async fn warm_start_forecasts_on_the_first_tick_from_the_right_points() {
         quantiles: vec![0.1, 0.5, 0.9],
         params: vec![],
     };
-    let expected = model.instance().forecast(&request).unwrap();
+    let expected = model.forecast(&request).unwrap();
     assert_close(&floats(&body["values"]), &expected.values, "values");
     let bands = body["quantiles"].as_array().unwrap();
     assert_eq!(bands.len(), 3);
@@ -683,4 +683,288 @@ async fn a_holder_that_cannot_reach_prometheus_hands_the_workload_over() {
         .await
         .unwrap();
     assert_eq!(body["computedHere"], false, "{body}");
+}
+
+/// A `[[workload]]` table on the `nasa_requests` trace (1-second steps),
+/// with `extra` lines, which may set the interval and stale-after too.
+fn workload_table(name: &str, query: &str, model: &str, extra: &str) -> String {
+    let mut table = format!(
+        "[[workload]]\nname = \"{name}\"\nprom-query = \"{query}\"\nstep = \"1s\"\n\
+         window = \"1h\"\nhorizon = \"30s\"\nlead-time = \"5s\"\n\
+         target-per-pod = 0.5\nmodel = '{model}'\n{extra}\n"
+    );
+    for (key, default) in [("interval", "1s"), ("stale-after", "5s")] {
+        if !extra.contains(key) {
+            table.push_str(&format!("{key} = \"{default}\"\n"));
+        }
+    }
+    table.push('\n');
+    table
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_on_one_model_that_keeps_state_never_see_each_others_data() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let hostile = support::fixture("kedastral-test-hostile");
+    let hostile = hostile.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The model forecasts the largest value it has ever seen. Around 1 and
+    // around 6 000 per second; the ratio guard is opened wide so that a
+    // leaked value would be served rather than refused.
+    let remember =
+        "params = { behaviour = \"remember\" }\ncalibrate = false\nmax-forecast-ratio = 1e9";
+    let config = [
+        workload_table("small", "nasa_requests", hostile, remember),
+        workload_table("large", "nasa_requests * 6000", hostile, remember),
+    ]
+    .concat();
+    let config = write_file(dir.path(), "workloads.toml", &config);
+    let url = prometheus.url();
+    let forecaster =
+        Forecaster::start(&["--config", config.to_str().unwrap(), "--prom-url", &url]).await;
+    let largest = support::nasa_tail(5_000)
+        .values
+        .into_iter()
+        .fold(0.0, f64::max);
+    // Several ticks of each, interleaved on one loaded model.
+    let mut seen = 0;
+    let mut last = Value::Null;
+    while seen < 5 {
+        let small = forecaster.forecast("small").await;
+        let large = forecaster.forecast("large").await;
+        assert!(
+            floats(&large["values"])[0] > 1_000.0,
+            "the large workload forecasts its own level: {large}"
+        );
+        for v in floats(&small["values"]) {
+            assert!(v <= largest, "the small workload was served {v}: {small}");
+        }
+        if small["computedAt"] != last["computedAt"] {
+            seen += 1;
+            last = small;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implausible_forecasts_are_refused_and_the_ceiling_bounds_the_rest() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let hostile = support::fixture("kedastral-test-hostile");
+    let hostile = hostile.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = [
+        workload_table(
+            "absurd",
+            "nasa_requests",
+            hostile,
+            "params = { behaviour = \"absurd\" }",
+        ),
+        workload_table(
+            "flaky",
+            "nasa_requests",
+            hostile,
+            "params = { behaviour = \"sometimes-absurd\" }\nstale-after = \"1h\"",
+        ),
+        workload_table(
+            "unbounded",
+            "nasa_requests",
+            hostile,
+            "params = { behaviour = \"absurd\" }\nmax-forecast-ratio = 1e301",
+        ),
+        workload_table("steady", "nasa_requests", "baseline", ""),
+    ]
+    .concat();
+    let config = write_file(dir.path(), "workloads.toml", &config);
+    let url = prometheus.url();
+    let forecaster =
+        Forecaster::start(&["--config", config.to_str().unwrap(), "--prom-url", &url]).await;
+
+    // Always absurd: no forecast, the reason counted and shown.
+    let series = r#"kedastral_errors_total{component="model",model="hostile",reason="implausible",workload="absurd"}"#;
+    eventually("implausible counted", Duration::from_secs(15), || async {
+        forecaster.metric(series).await.filter(|n| *n >= 2.0)
+    })
+    .await;
+    let (status, body) = get(&forecaster.url("/forecast/current?workload=absurd"))
+        .await
+        .unwrap();
+    assert_eq!(status, 503, "{body}");
+    let (_, list) = get(&forecaster.url("/workloads")).await.unwrap();
+    let absurd = list["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["workload"] == "absurd")
+        .unwrap()
+        .clone();
+    assert_eq!(absurd["lastError"]["reason"], "implausible", "{absurd}");
+    let message = absurd["lastError"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("1e300") && message.contains("10 times"),
+        "{message}"
+    );
+    // Logged once, not once per tick.
+    let warnings = forecaster
+        .log()
+        .lines()
+        .filter(|l| {
+            l.contains("WARN") && l.contains("workload=absurd") && l.contains("implausible")
+        })
+        .count();
+    assert_eq!(warnings, 1, "{}", forecaster.log());
+
+    // Absurd on every other tick: the last good forecast is served.
+    let flaky = eventually(
+        "a flaky tick refused while serving",
+        Duration::from_secs(15),
+        || async {
+            let (status, body) = get(&forecaster.url("/forecast/current?workload=flaky")).await?;
+            (status == 200 && body["lastError"]["reason"] == "implausible").then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(floats(&flaky["values"]), vec![1.0; 30], "{flaky}");
+    assert_eq!(flaky["stale"], false);
+
+    // With the guard opened wide, the plan stops at the ceiling.
+    let unbounded = forecaster.forecast("unbounded").await;
+    let replicas: Vec<u32> = serde_json::from_value(unbounded["desiredReplicas"].clone()).unwrap();
+    assert_eq!(replicas, vec![kedastral::capacity::REPLICA_CEILING; 30]);
+
+    let steady = forecaster.forecast("steady").await;
+    assert_eq!(steady["lastError"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_that_time_out_back_off_and_never_hold_up_a_healthy_workload() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let hostile = support::fixture("kedastral-test-hostile");
+    let hostile = hostile.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spinning = 12;
+    let mut config: String = (0..spinning)
+        .map(|i| {
+            workload_table(
+                &format!("spin{i}"),
+                "nasa_requests",
+                hostile,
+                "params = { behaviour = \"spin\" }\ninterval = \"2s\"",
+            )
+        })
+        .collect();
+    config.push_str(&workload_table(
+        "steady",
+        "nasa_requests",
+        "baseline",
+        "interval = \"2s\"",
+    ));
+    let config = write_file(dir.path(), "workloads.toml", &config);
+    let url = prometheus.url();
+    let forecaster = Forecaster::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--prom-url",
+        &url,
+        "--model-timeout",
+        "1s",
+    ])
+    .await;
+    // Every spinning workload has faulted, and the steady one ticked on.
+    let timeouts = |i: usize| {
+        format!(
+            r#"kedastral_errors_total{{component="model",model="hostile",reason="timeout",workload="spin{i}"}}"#
+        )
+    };
+    for i in 0..spinning {
+        eventually(
+            &format!("spin{i} to time out"),
+            Duration::from_secs(60),
+            || async { forecaster.metric(&timeouts(i)).await },
+        )
+        .await;
+    }
+    let count = r#"kedastral_tick_seconds_count{model="baseline",workload="steady"}"#;
+    let ticks_before = forecaster.metric(count).await.unwrap();
+    eventually(
+        "four more steady ticks",
+        Duration::from_secs(30),
+        || async {
+            forecaster
+                .metric(count)
+                .await
+                .filter(|n| *n >= ticks_before + 4.0)
+        },
+    )
+    .await;
+    // No steady tick took a deadline: each ended within 0.5 s, the first
+    // (next to twelve models hanging at once) included.
+    let ticks = forecaster.metric(count).await.unwrap();
+    let quick = forecaster
+        .metric(r#"kedastral_tick_seconds_bucket{model="baseline",workload="steady",le="0.5"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        quick,
+        ticks,
+        "steady ticks over 0.5 s: {}",
+        forecaster.log()
+    );
+    // Each spinning workload was stopped at every call that ran.
+    for i in 0..spinning {
+        assert!(forecaster.metric(&timeouts(i)).await.unwrap() >= 1.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_times_out_is_called_less_and_less_often() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let hostile = support::fixture("kedastral-test-hostile");
+    let dir = tempfile::tempdir().unwrap();
+    let config = workload_table(
+        "spinning",
+        "nasa_requests",
+        hostile.to_str().unwrap(),
+        "params = { behaviour = \"spin\" }",
+    );
+    let config = write_file(dir.path(), "workloads.toml", &config);
+    let url = prometheus.url();
+    let forecaster = Forecaster::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--prom-url",
+        &url,
+        "--model-timeout",
+        "200ms",
+    ])
+    .await;
+    let count = r#"kedastral_tick_seconds_count{model="hostile",workload="spinning"}"#;
+    let ticks = eventually("ten ticks", Duration::from_secs(30), || async {
+        forecaster.metric(count).await.filter(|n| *n >= 10.0)
+    })
+    .await;
+    let errors = |reason: &str| {
+        let series = format!(
+            r#"kedastral_errors_total{{component="model",model="hostile",reason="{reason}",workload="spinning"}}"#
+        );
+        let f = &forecaster;
+        async move { f.metric(&series).await.unwrap_or(0.0) }
+    };
+    let (timeouts, suspended) = (errors("timeout").await, errors("suspended").await);
+    // Backed off one interval, then two, four, eight: calls on about
+    // ticks 1, 2, 4 and 8 of the first ten, each a single deadline.
+    assert!(
+        (1.0..=6.0).contains(&timeouts) && suspended >= 3.0,
+        "{timeouts} timeouts and {suspended} held back over {ticks} ticks: {}",
+        forecaster.log()
+    );
+    let (_, body) = get(&forecaster.url("/workloads")).await.unwrap();
+    let message = body["workloads"][0]["lastError"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("ran past its deadline") || message.contains("not called again until"),
+        "{message}"
+    );
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use kedastral::model::{
-    ForecastRequest, ModelCallError, ModelError, ModelInstance, ModelLoadError, ModelSource,
+    ForecastRequest, LoadedModel, ModelCallError, ModelError, ModelLoadError, ModelSource,
     RuntimeLimits,
 };
 
@@ -19,13 +19,12 @@ const LIMITS: RuntimeLimits = RuntimeLimits {
 /// Whether an error is the one a misbehaviour should get.
 type ErrorCheck = fn(&ModelCallError) -> bool;
 
-fn hostile_instance() -> ModelInstance {
+fn hostile_model() -> LoadedModel {
     support::runtime_with(LIMITS)
         .load(&ModelSource::File(support::fixture(
             "kedastral-test-hostile",
         )))
         .expect("the hostile fixture implements the world")
-        .instance()
 }
 
 fn request(behaviour: &str) -> ForecastRequest {
@@ -44,8 +43,6 @@ fn each_misbehaviour_gets_its_own_error_and_nothing_else_breaks() {
         )))
         .expect("the hostile fixture implements the world");
     let good = runtime.load(&ModelSource::parse("baseline")).unwrap();
-    let mut hostile = hostile.instance();
-    let mut good = good.instance();
     let nice = ForecastRequest::new(daily_series(1, 300, 9), 5);
 
     let cases: [(&str, ErrorCheck); 9] = [
@@ -109,7 +106,7 @@ fn each_misbehaviour_gets_its_own_error_and_nothing_else_breaks() {
 
 #[test]
 fn error_kinds_have_distinct_metric_labels() {
-    let mut hostile = hostile_instance();
+    let hostile = hostile_model();
     let labels: Vec<&str> = ["spin", "grow", "panic", "nan", "error"]
         .iter()
         .map(|b| hostile.forecast(&request(b)).unwrap_err().metric_label())
@@ -128,7 +125,7 @@ fn error_kinds_have_distinct_metric_labels() {
 
 #[test]
 fn the_sandbox_grants_no_files_environment_clock_or_network() {
-    let mut hostile = hostile_instance();
+    let hostile = hostile_model();
     // The host process has environment variables (PATH at least), files and a clock.
     let forecast = hostile
         .forecast(&request("escape"))
@@ -209,8 +206,8 @@ fn a_second_load_uses_the_precompiled_artefact() {
     assert_eq!(second.compile_outcome(), CompileOutcome::CacheHit);
     let request = ForecastRequest::new(daily_series(2, 300, 4), 12);
     assert_eq!(
-        first.instance().forecast(&request).unwrap(),
-        second.instance().forecast(&request).unwrap()
+        first.forecast(&request).unwrap(),
+        second.forecast(&request).unwrap()
     );
 
     // A corrupt artefact is recompiled, not trusted.
@@ -221,4 +218,170 @@ fn a_second_load_uses_the_precompiled_artefact() {
         .load(&ModelSource::parse("baseline"))
         .unwrap();
     assert_eq!(third.compile_outcome(), CompileOutcome::CompiledAndCached);
+}
+
+/// `history` as a flat series around `level`.
+fn level_series(level: f64) -> kedastral::model::Series {
+    let mut series = daily_series(1, 300, 3);
+    for v in &mut series.values {
+        *v *= level / 100.0;
+    }
+    series
+}
+
+#[test]
+fn a_model_that_remembers_never_carries_one_callers_data_to_another() {
+    let model = hostile_model();
+    let remember = |level: f64| {
+        ForecastRequest::new(level_series(level), 5).with_param("behaviour", "remember")
+    };
+    let small = remember(1.0);
+    let small_max = small.history.values.iter().copied().fold(0.0, f64::max);
+    let alone = model.forecast(&small).unwrap();
+    assert_eq!(alone.values, vec![small_max; 5]);
+    // A large workload's history goes through the same loaded model ...
+    let large = model.forecast(&remember(6_000.0)).unwrap();
+    assert!(large.values[0] > 1_000.0, "{:?}", large.values);
+    // ... and the small one is served what its own history says, as before.
+    assert_eq!(model.forecast(&small).unwrap(), alone);
+    // Clones share compiled code only.
+    assert_eq!(model.clone().forecast(&small).unwrap(), alone);
+}
+
+#[test]
+fn a_guest_error_of_tens_of_megabytes_is_cut_to_a_few_kilobytes() {
+    let model = support::runtime_with(RuntimeLimits {
+        memory_bytes: 128 << 20,
+        ..LIMITS
+    })
+    .load(&ModelSource::File(support::fixture(
+        "kedastral-test-hostile",
+    )))
+    .unwrap();
+    let started = Instant::now();
+    let err = model.forecast(&request("loud-error")).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.len() < 5 * 1024,
+        "{} bytes: {}",
+        message.len(),
+        &message[..200]
+    );
+    assert!(
+        message.contains("[cut: "),
+        "{}",
+        &message[message.len() - 100..]
+    );
+    assert!(!message.contains('\u{1b}'), "escape characters pass");
+    assert_eq!(err.metric_label(), "model_internal");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn an_absurdly_long_description_is_cut_at_load() {
+    let model = support::runtime_with(RuntimeLimits {
+        memory_bytes: 256 << 20,
+        ..LIMITS
+    })
+    .load(&ModelSource::File(support::fixture("kedastral-test-loud")))
+    .expect("a long description is cut, not refused");
+    let info = model.info();
+    assert_eq!(info.name, "loud");
+    let limit = kedastral::model::text::GUEST_TEXT_LIMIT;
+    for text in [&info.description, &info.params[0].description] {
+        assert!(text.len() < limit + 64, "{} bytes", text.len());
+        assert!(text.contains("[cut: "), "{}", &text[text.len() - 60..]);
+        assert!(!text.contains('\u{1b}'), "escape characters pass");
+    }
+}
+
+#[test]
+fn a_guard_refuses_absurd_and_negative_answers_as_implausible() {
+    use kedastral::model::{Guard, Retry};
+    let model = hostile_model();
+    let mut guard = Guard::new("hostile", Retry::Never, 10.0);
+    let now = chrono::Utc::now();
+    for behaviour in ["absurd", "negative"] {
+        // The sandbox takes it: finite, ordered, the right length.
+        model.forecast(&request(behaviour)).unwrap();
+        let err = guard
+            .call(now, &request(behaviour), |r| model.forecast(r))
+            .unwrap_err();
+        assert_eq!(err.metric_label(), "implausible", "{behaviour}: {err}");
+    }
+    // Implausible is not a fault: the model is still called.
+    guard
+        .call(now, &request("ok"), |r| model.forecast(r))
+        .unwrap();
+}
+
+#[test]
+fn a_guard_stops_calling_a_model_after_a_fault() {
+    use kedastral::model::{Guard, Retry};
+    let model = hostile_model();
+    let now = chrono::Utc::now();
+    let mut never = Guard::new("hostile", Retry::Never, 10.0);
+    let err = never
+        .call(now, &request("spin"), |r| model.forecast(r))
+        .unwrap_err();
+    assert_eq!(err.metric_label(), "timeout");
+    // Held back, even for a request that would work, and at once.
+    let started = Instant::now();
+    let mut calls = 0;
+    for _ in 0..100 {
+        let err = never
+            .call(now, &request("ok"), |r| {
+                calls += 1;
+                model.forecast(r)
+            })
+            .unwrap_err();
+        assert_eq!(err.metric_label(), "suspended");
+        assert!(err.to_string().contains("ran past its deadline"), "{err}");
+    }
+    assert_eq!(calls, 0);
+    assert!(started.elapsed() < LIMITS.timeout);
+
+    // Backing off: held back until the delay is over, then called again;
+    // a success resets it.
+    let second = Duration::from_secs(1);
+    let mut backoff = Guard::new(
+        "hostile",
+        Retry::Backoff {
+            first: second,
+            cap: second * 4,
+        },
+        10.0,
+    );
+    let at = |s: i64| now + chrono::Duration::seconds(s);
+    let spin = |g: &mut Guard, t| g.call(t, &request("spin"), |r| model.forecast(r));
+    assert_eq!(
+        spin(&mut backoff, at(0)).unwrap_err().metric_label(),
+        "timeout"
+    );
+    assert_eq!(
+        spin(&mut backoff, at(0)).unwrap_err().metric_label(),
+        "suspended"
+    );
+    assert_eq!(
+        spin(&mut backoff, at(1)).unwrap_err().metric_label(),
+        "timeout"
+    );
+    // Two faults in a row: two seconds.
+    assert_eq!(
+        spin(&mut backoff, at(2)).unwrap_err().metric_label(),
+        "suspended"
+    );
+    assert!(backoff.suspended(at(2)).is_some());
+    assert!(backoff.suspended(at(3)).is_none());
+    backoff
+        .call(at(3), &request("ok"), |r| model.forecast(r))
+        .unwrap();
+    assert_eq!(
+        spin(&mut backoff, at(3)).unwrap_err().metric_label(),
+        "timeout"
+    );
+    assert!(
+        backoff.suspended(at(4)).is_none(),
+        "the success reset the delay"
+    );
 }

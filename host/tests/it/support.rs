@@ -12,9 +12,10 @@ use kedastral::model::{ModelRuntime, RuntimeLimits, Series};
 mod guest_build;
 
 /// The guest crates the tests load as `.wasm` files.
-const FIXTURES: [&str; 3] = [
+const FIXTURES: [&str; 4] = [
     "kedastral-example-window",
     "kedastral-test-hostile",
+    "kedastral-test-loud",
     "kedastral-test-wrong-world",
 ];
 

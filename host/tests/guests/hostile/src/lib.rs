@@ -3,6 +3,14 @@
 //! the same model works again after misbehaving.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The largest value any call has seen, as `f64` bits: what `remember`
+/// carries from one call to the next, if the host lets it.
+static LARGEST_SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of the error message `loud-error` answers: tens of megabytes.
+const LOUD_ERROR_BYTES: usize = 20 << 20;
 
 use kedastral_model_sdk::{Forecast, ForecastRequest, Model, ModelError, ModelInfo, Params};
 
@@ -19,7 +27,8 @@ impl Model for Hostile {
         .param(
             "behaviour",
             "ok",
-            "ok, spin, grow, recurse, panic, nan, short, unordered, sleep, escape, error",
+            "ok, spin, grow, recurse, panic, nan, short, unordered, sleep, escape, error, \
+             remember, loud-error, absurd, sometimes-absurd, negative",
         )
     }
 
@@ -60,6 +69,39 @@ impl Model for Hostile {
                     "hostile model fails on purpose".into(),
                 ));
             }
+            "remember" => {
+                // Forecasts the largest value it has ever seen, in this
+                // request or any before it.
+                let here = request
+                    .history
+                    .values
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(0.0f64, f64::max);
+                let before = f64::from_bits(LARGEST_SEEN.load(Ordering::Relaxed));
+                let largest = here.max(before);
+                LARGEST_SEEN.store(largest.to_bits(), Ordering::Relaxed);
+                forecast = Forecast::flat(largest, request);
+            }
+            "loud-error" => {
+                let end = "\u{1b}[2J the end";
+                let mut message = String::with_capacity(LOUD_ERROR_BYTES + end.len());
+                message.extend(std::iter::repeat_n('x', LOUD_ERROR_BYTES));
+                message.push_str(end);
+                return Err(ModelError::Internal(message));
+            }
+            "absurd" => forecast = Forecast::flat(1e300, request),
+            "sometimes-absurd" => {
+                // Absurd when the history ends on an odd step, else fine.
+                let history = &request.history;
+                let steps = history.start_unix_seconds / i64::from(history.step_seconds.max(1))
+                    + history.values.len() as i64;
+                if steps % 2 == 1 {
+                    forecast = Forecast::flat(1e300, request);
+                }
+            }
+            "negative" => forecast = Forecast::flat(-5.0, request),
             other => {
                 return Err(ModelError::InvalidInput(format!(
                     "unknown behaviour `{other}`"
