@@ -579,7 +579,11 @@ impl Runner {
         self.shared
             .metrics
             .error(self.name(), &self.model.name, component, reason);
-        if self.failed_before.contains(&(component, reason)) {
+        let again = self
+            .failed_before
+            .iter()
+            .any(|&(c, r)| c == component && same_trouble(r, reason));
+        if again {
             tracing::debug!(workload = %self.config.name, component, reason, %message, "failed again");
         } else {
             tracing::warn!(workload = %self.config.name, component, reason, %message, "failed");
@@ -645,6 +649,20 @@ impl Runner {
             }
         });
     }
+}
+
+/// Whether two failure reasons of one component are the same trouble for
+/// the log: the same reason, or a model fault and the calls it holds back,
+/// which alternate while a model backs off.
+fn same_trouble(a: &str, b: &str) -> bool {
+    const FAULT: [&str; 5] = [
+        "timeout",
+        "trap",
+        "out_of_memory",
+        "instantiate",
+        "suspended",
+    ];
+    a == b || (FAULT.contains(&a) && FAULT.contains(&b))
 }
 
 /// Where in the interval a workload's ticks fall, in [0, 1): a hash of its

@@ -958,6 +958,13 @@ async fn a_model_that_times_out_is_called_less_and_less_often() {
         "{timeouts} timeouts and {suspended} held back over {ticks} ticks: {}",
         forecaster.log()
     );
+    // One warning: the fault and the calls it held back are one trouble.
+    let log = forecaster.log();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("workload=spinning"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
     let (_, body) = get(&forecaster.url("/workloads")).await.unwrap();
     let message = body["workloads"][0]["lastError"]["message"]
         .as_str()
