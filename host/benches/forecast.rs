@@ -59,8 +59,8 @@ fn forecast_latency(c: &mut Criterion) {
     }
 }
 
-/// A fresh instance per call (what isolates workloads) on the pooling
-/// allocator, which the runtime uses, against instances allocated on demand.
+/// A fresh instance per call (what isolates workloads) allocated on demand,
+/// as the runtime does, against wasmtime's pooling allocator.
 fn instance_allocation(c: &mut Criterion) {
     let trace = trace();
     for model in ["baseline", "mstl"] {

@@ -408,13 +408,27 @@ impl Models {
 
     /// Forecasts `request` as the service would: the shadow evaluation on
     /// the history (choice and calibration), then the served forecast.
-    fn forecaster(&self, args: &ModelInputArgs) -> ShadowRunner {
+    /// `breakers` outlive it, so a folder's traces share them.
+    fn forecaster<'a>(
+        &'a self,
+        args: &ModelInputArgs,
+        breakers: &'a mut Breakers,
+    ) -> ShadowRunner<'a> {
         let mut config = ShadowConfig::for_horizon(args.horizon, args.max_history);
         config.calibrate = !args.no_calibration;
         let names = self.models.iter().map(|m| m.info().name.clone()).collect();
         ShadowRunner {
             shadow: Shadow::new(names, config),
-            models: self.models.clone(),
+            models: &self.models,
+            breakers,
+        }
+    }
+
+    /// A breaker per candidate that never lets a call through again after a
+    /// fault: a command ends within about one deadline of a model that
+    /// hangs, rather than waiting one per shadow origin (or per trace).
+    fn breakers(&self, args: &ModelInputArgs) -> Breakers {
+        Breakers {
             guards: self
                 .models
                 .iter()
@@ -425,38 +439,42 @@ impl Models {
     }
 }
 
-/// The shadow evaluation and the served forecast, as the forecaster runs
-/// them, with a breaker per candidate that never lets a call through again
-/// after a fault: a command ends within about one deadline of a model that
-/// hangs, rather than waiting one per shadow origin.
-struct ShadowRunner {
-    shadow: Shadow,
-    models: Vec<LoadedModel>,
+/// One command's breakers, a guard per candidate.
+struct Breakers {
     guards: Vec<Guard>,
     /// Candidates already said to be left out.
     dropped: Vec<bool>,
 }
 
-impl ShadowRunner {
+/// The shadow evaluation and the served forecast, as the forecaster runs
+/// them, through the command's breakers.
+struct ShadowRunner<'a> {
+    shadow: Shadow,
+    models: &'a [LoadedModel],
+    breakers: &'a mut Breakers,
+}
+
+impl ShadowRunner<'_> {
     fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, OriginFailure> {
         let now = chrono::Utc::now();
-        let (models, guards) = (&self.models, &mut self.guards);
+        let models = self.models;
+        let Breakers { guards, dropped } = &mut *self.breakers;
         let answer = self.shadow.forecast(request, None, &mut |i, r| {
             guards[i].call(now, r, |r| models[i].forecast(r))
         });
-        for (i, guard) in self.guards.iter().enumerate() {
+        for (i, guard) in guards.iter().enumerate() {
             if let Some(fault) = guard.suspended(now)
-                && !std::mem::replace(&mut self.dropped[i], true)
-                && self.models.len() > 1
+                && !std::mem::replace(&mut dropped[i], true)
+                && models.len() > 1
             {
-                tracing::warn!(candidate = %self.models[i].info().name, error = %fault,
+                tracing::warn!(candidate = %models[i].info().name, error = %fault,
                     "candidate left out for the rest of the run after a fault");
             }
         }
         answer.map_err(|e| {
             // Once every candidate is held back, no later origin can be
             // forecast: stop with the fault that did it.
-            if self.dropped.iter().all(|&d| d) {
+            if dropped.iter().all(|&d| d) {
                 OriginFailure::Stop(e.to_string())
             } else {
                 OriginFailure::Skip(e.to_string())
@@ -528,7 +546,8 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     };
     // The shadow origins come from the same history the forecast is made
     // from, so the choice and the bands use nothing the user did not give.
-    let mut runner = models.forecaster(&args.input);
+    let mut breakers = models.breakers(&args.input);
+    let mut runner = models.forecaster(&args.input, &mut breakers);
     let forecast = runner
         .forecast(&request)
         .map_err(|e| anyhow::Error::msg(e.to_string()))?;
@@ -617,7 +636,8 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         return run_backtest_folder(&args, &models, dir);
     }
     let series = load_history(&args.input)?;
-    let report = backtest_one(&args, &models, &series)?;
+    let mut breakers = models.breakers(&args.input);
+    let report = backtest_one(&args, &models, &series, &mut breakers)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         ReportFormat::Json => {
@@ -651,6 +671,7 @@ fn backtest_one(
     args: &BacktestArgs,
     models: &Models,
     series: &Series,
+    breakers: &mut Breakers,
 ) -> anyhow::Result<BacktestReport> {
     let target_per_pod = match args.target_per_pod {
         Some(t) if t.is_finite() && t > 0.0 => t,
@@ -674,7 +695,7 @@ fn backtest_one(
             .div_ceil(u64::from(series.step_seconds.max(1))) as usize,
         params: args.input.params.clone(),
     };
-    let mut runner = models.forecaster(&args.input);
+    let mut runner = models.forecaster(&args.input, breakers);
     let mut report = backtest::run(series, &config, models.info.min_history as usize, |r| {
         runner.forecast(r)
     })?;
@@ -787,11 +808,14 @@ fn run_backtest_folder(
         bail!("--input {}: no .csv files in it", dir.display());
     }
     let step = step_seconds(&args.input)?;
+    // One set of breakers for the folder: a model that hangs on one trace is
+    // not called again on the next.
+    let mut breakers = models.breakers(&args.input);
     let mut traces = Vec::with_capacity(paths.len());
     for path in &paths {
         let series = history::load_csv(path, step)?;
-        let report =
-            backtest_one(args, models, &series).with_context(|| format!("{}", path.display()))?;
+        let report = backtest_one(args, models, &series, &mut breakers)
+            .with_context(|| format!("{}", path.display()))?;
         let trace = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

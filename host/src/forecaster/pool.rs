@@ -6,18 +6,23 @@
 //!
 //! Calls run in one of two lanes:
 //! - **shared**: the forecaster's model slots (one per core), taken by calls
-//!   of a *trusted* model, one whose last call ended without a fault;
-//! - **probation**: a lane of the model's own, one call at a time, for a
-//!   model not run yet or whose last call timed out, trapped or ran out of
-//!   memory. Such a call holds no shared slot, so a model that hangs on every
-//!   call keeps at most one core busy, and the calls of healthy models never
-//!   queue behind it.
+//!   of a *trusted* model, one whose last forecast ended without a fault;
+//! - **probation**: a lane of the model's own, one call at a time, for a model
+//!   not trusted (it has not forecast yet, or its last call timed out,
+//!   trapped or ran out of memory), and for every call of a workload whose
+//!   own breaker has tripped on the model (a model may hang on one
+//!   workload's data and not on another's). Such a call holds no shared
+//!   slot, so a model that hangs keeps at most one core busy, and calls of
+//!   other models never queue behind it.
 //!
-//! A call that waits for one lane checks the model's standing again once it
-//! has it, so a model's first success frees the calls queued behind it.
+//! A workload of one model takes its lane before its tick's calls start,
+//! waiting asynchronously (no thread is held while it waits); a call that
+//! then finds the model's standing changed moves lanes. A model's first
+//! forecast is so a probe: the calls queued behind it see it trusted and take
+//! the shared slots.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -25,45 +30,107 @@ use crate::model::{Forecast, ForecastRequest, LoadedModel, ModelCallError};
 
 pub struct ModelPool {
     model: LoadedModel,
-    /// The last call ended without a fault.
+    /// The last forecast that ran ended without a fault.
     trusted: AtomicBool,
-    /// Held for the length of a probation call.
-    probation: Mutex<()>,
+    /// One permit: held for the length of a probation call.
+    probation: Arc<Semaphore>,
 }
 
-/// A blocking task's claim on the shared lane: a slot held between calls
-/// and given up while a call runs on probation.
-pub struct SharedSlot {
-    lane: Arc<Semaphore>,
-    permit: Option<OwnedSemaphorePermit>,
+/// A blocking task's place in a lane: what it holds between its calls.
+pub struct Lane {
+    shared: Arc<Semaphore>,
+    held: Held,
     runtime: tokio::runtime::Handle,
 }
 
-impl SharedSlot {
-    /// Starts with `permit`, taken from `lane` by the async caller. Must be
-    /// created on a thread of the tokio runtime.
-    pub fn new(lane: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Self {
+/// Permits are held for their drop, which gives them back.
+enum Held {
+    Nothing,
+    Shared {
+        _permit: OwnedSemaphorePermit,
+    },
+    /// A model's probation permit, and that model's semaphore.
+    Probation {
+        lane: Arc<Semaphore>,
+        _permit: OwnedSemaphorePermit,
+    },
+}
+
+impl Lane {
+    /// Takes the lane for a tick of calls to `pool` alone (`suspect`: the
+    /// workload's breaker has tripped on it), waiting asynchronously; with
+    /// `pool` `None` (several candidates), a shared slot. Must be awaited on
+    /// the tokio runtime.
+    pub async fn take(shared: Arc<Semaphore>, pool: Option<&ModelPool>, suspect: bool) -> Self {
+        let runtime = tokio::runtime::Handle::current();
+        if let Some(pool) = pool
+            && (suspect || !pool.is_trusted())
+        {
+            let permit = pool
+                .probation
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            // The probe ahead of this one may have shown the model sound.
+            if suspect || !pool.is_trusted() {
+                return Self {
+                    shared,
+                    held: Held::Probation {
+                        lane: pool.probation.clone(),
+                        _permit: permit,
+                    },
+                    runtime,
+                };
+            }
+        }
+        let permit = shared
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         Self {
-            lane,
-            permit: Some(permit),
+            shared,
+            held: Held::Shared { _permit: permit },
+            runtime,
+        }
+    }
+
+    /// A lane holding nothing yet, for a tick whose calls are all held back
+    /// by their breakers; a call that does run takes its lane then.
+    pub fn idle(shared: Arc<Semaphore>) -> Self {
+        Self {
+            shared,
+            held: Held::Nothing,
             runtime: tokio::runtime::Handle::current(),
         }
     }
 
-    /// Blocks until a slot is held. Call it off the async threads.
-    fn hold(&mut self) {
-        if self.permit.is_none() {
-            let lane = self.lane.clone();
+    /// Blocks until a shared slot is held. Call it off the async threads.
+    fn hold_shared(&mut self) {
+        if !matches!(self.held, Held::Shared { .. }) {
+            self.held = Held::Nothing;
             let permit = self
                 .runtime
-                .block_on(lane.acquire_owned())
+                .block_on(self.shared.clone().acquire_owned())
                 .expect("the semaphore is never closed");
-            self.permit = Some(permit);
+            self.held = Held::Shared { _permit: permit };
         }
     }
 
-    fn release(&mut self) {
-        self.permit = None;
+    /// Blocks until `probation`'s permit is held, giving up what else is.
+    fn hold_probation(&mut self, probation: &Arc<Semaphore>) {
+        if !matches!(&self.held, Held::Probation { lane, .. } if Arc::ptr_eq(lane, probation)) {
+            self.held = Held::Nothing;
+            let permit = self
+                .runtime
+                .block_on(probation.clone().acquire_owned())
+                .expect("the semaphore is never closed");
+            self.held = Held::Probation {
+                lane: probation.clone(),
+                _permit: permit,
+            };
+        }
     }
 }
 
@@ -72,7 +139,7 @@ impl ModelPool {
         Self {
             model,
             trusted: AtomicBool::new(false),
-            probation: Mutex::new(()),
+            probation: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -80,41 +147,32 @@ impl ModelPool {
         &self.model
     }
 
-    /// Whether the model's last call ended without a fault.
+    /// Whether the model's last forecast that ran ended without a fault.
     pub fn is_trusted(&self) -> bool {
         self.trusted.load(Ordering::Acquire)
     }
 
-    /// Runs one forecast in the lane the model's standing calls for. Blocks
-    /// for the call's length: call it off the async threads.
+    /// Runs one forecast in the lane the model's standing calls for; on
+    /// probation if `suspect` (the caller's breaker has tripped on this
+    /// model). Blocks for the call's length: call it off the async threads.
     pub fn forecast(
         &self,
         request: &ForecastRequest,
-        slot: &mut SharedSlot,
+        lane: &mut Lane,
+        suspect: bool,
     ) -> Result<Forecast, ModelCallError> {
-        loop {
-            if self.is_trusted() {
-                slot.hold();
-                if self.is_trusted() {
-                    return self.run(request);
-                }
-            } else {
-                slot.release();
-                let _lane = self
-                    .probation
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if !self.is_trusted() {
-                    return self.run(request);
-                }
-            }
+        if !suspect && self.is_trusted() {
+            lane.hold_shared();
         }
-    }
-
-    fn run(&self, request: &ForecastRequest) -> Result<Forecast, ModelCallError> {
+        if suspect || !self.is_trusted() {
+            lane.hold_probation(&self.probation);
+        }
         let answer = self.model.forecast(request);
-        let fault = matches!(&answer, Err(e) if e.is_fault());
-        self.trusted.store(!fault, Ordering::Release);
+        match &answer {
+            Err(e) if e.is_fault() => self.trusted.store(false, Ordering::Release),
+            Err(e) if !e.model_ran() => {}
+            _ => self.trusted.store(true, Ordering::Release),
+        }
         answer
     }
 }

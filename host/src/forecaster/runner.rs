@@ -9,7 +9,7 @@ use prometheus::HistogramVec;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::pool::{ModelPool, SharedSlot};
+use super::pool::{Lane, ModelPool};
 use super::window::HistoryWindow;
 use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, Slots, lease_ttl};
 use crate::collect::Source;
@@ -83,6 +83,9 @@ pub struct Runner {
     /// The previous tick's failures, as (component, reason): one that
     /// comes again is logged at debug only, so a log shows each change.
     failed_before: Vec<(&'static str, &'static str)>,
+    /// This tick found nothing new to forecast: it says nothing of whether
+    /// the failures before it are over.
+    idle: bool,
 }
 
 impl Runner {
@@ -118,6 +121,7 @@ impl Runner {
             holds_lease: false,
             failures: Vec::new(),
             failed_before: Vec::new(),
+            idle: false,
         }
     }
 
@@ -177,6 +181,7 @@ impl Runner {
     pub async fn tick(&mut self, now: DateTime<Utc>) {
         let started = Instant::now();
         self.failures.clear();
+        self.idle = false;
         let computing = self.take_lease().await;
         if computing {
             self.compute(now).await;
@@ -273,6 +278,7 @@ impl Runner {
             return;
         };
         if self.window.is_empty() || !(new_data || self.snapshot.is_none()) {
+            self.idle = true;
             return;
         }
         let Some((forecast, selection)) = self.forecast(now).await else {
@@ -425,13 +431,6 @@ impl Runner {
             params: self.config.params.clone(),
         };
         let started = Instant::now();
-        let lane = self.slots.model.clone();
-        let permit = lane
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let mut slot = SharedSlot::new(lane, permit);
         let pools = self.pools.clone();
         // Missing only if an earlier forecast was dropped mid-call (a tick
         // cut short): start the evaluation afresh rather than fail.
@@ -439,6 +438,15 @@ impl Runner {
             .calls
             .take()
             .unwrap_or_else(|| Calls::new(&self.config, &self.pools));
+        let (only, suspect) = match &pools[..] {
+            [pool] => (Some(pool.as_ref()), calls.guards[0].tripped()),
+            _ => (None, false),
+        };
+        let mut lane = if calls.guards.iter().all(|g| g.suspended(now).is_some()) {
+            Lane::idle(self.slots.model.clone())
+        } else {
+            Lane::take(self.slots.model.clone(), only, suspect).await
+        };
         let answer = tokio::task::spawn_blocking(move || {
             let Calls { shadow, guards } = &mut calls;
             // The first fault of each candidate this tick: if it opened the
@@ -446,7 +454,8 @@ impl Runner {
             // and the fault is what the tick failed of.
             let mut faults: Vec<Option<ModelCallError>> = vec![None; guards.len()];
             let answer = shadow.forecast(&request, Some(SHADOW_BUDGET), &mut |i, r| {
-                let answer = guards[i].call(now, r, |r| pools[i].forecast(r, &mut slot));
+                let suspect = guards[i].tripped();
+                let answer = guards[i].call(now, r, |r| pools[i].forecast(r, &mut lane, suspect));
                 if let Err(e) = &answer
                     && e.is_fault()
                 {
@@ -598,14 +607,16 @@ impl Runner {
 
     fn finish_tick(&mut self, now: DateTime<Utc>, computing: bool) {
         let ok = self.failures.is_empty();
-        if ok && !self.failed_before.is_empty() {
-            tracing::info!(workload = %self.config.name, "recovered");
+        if !(ok && self.idle) {
+            if ok && !self.failed_before.is_empty() {
+                tracing::info!(workload = %self.config.name, "recovered");
+            }
+            self.failed_before = self
+                .failures
+                .iter()
+                .map(|f| (f.component, f.reason))
+                .collect();
         }
-        self.failed_before = self
-            .failures
-            .iter()
-            .map(|f| (f.component, f.reason))
-            .collect();
         let summary = self.tracker.summary();
         let labels = self.labels();
         let metrics = &self.shared.metrics;
@@ -639,13 +650,16 @@ impl Runner {
         }
         let snapshot = self.snapshot.clone();
         let last_error = self.failures.last().cloned();
+        let idle = ok && self.idle;
         self.shared.board.update(&self.config.name, |view| {
             view.snapshot = snapshot;
-            view.last_error = last_error;
             view.live_error = summary;
             view.computing = computing;
-            if ok {
-                view.last_success = Some(now);
+            if !idle {
+                view.last_error = last_error;
+                if ok {
+                    view.last_success = Some(now);
+                }
             }
         });
     }

@@ -134,6 +134,12 @@ impl ModelCallError {
         }
     }
 
+    /// Whether the model ran to produce this error: false for what the host
+    /// refused or held back before calling it.
+    pub fn model_ran(&self) -> bool {
+        !matches!(self, Self::InvalidRequest { .. } | Self::Suspended { .. })
+    }
+
     /// A fault of the sandbox: the call cost up to a deadline (or a memory
     /// cap's worth of work) and its instance was thrown away. These open a
     /// model's breaker; a model's own error or a bad answer is cheap and

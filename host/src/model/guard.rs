@@ -111,6 +111,8 @@ impl Guard {
                 self.trip(now, &error);
                 Err(error)
             }
+            // Refused or held back before the model ran: nothing learnt.
+            Err(error) if !error.model_ran() => Err(error),
             answer => {
                 // The model ran and answered (even with an error of its
                 // own): it is not stuck.
@@ -154,6 +156,12 @@ impl Guard {
             cause: error.clone(),
             until,
         });
+    }
+
+    /// Whether the last call that ran faulted: the breaker is open, or
+    /// half open once its delay is over.
+    pub fn tripped(&self) -> bool {
+        self.faults > 0
     }
 
     /// The fault that keeps the breaker open at `now`, if it is.

@@ -629,7 +629,7 @@ fn check_info(info: &wit::ModelInfo) -> Result<(), String> {
                 text::bounded(value, 40, false)
             ));
         }
-        if value.chars().any(char::is_control) {
+        if value.chars().any(text::unsafe_char) {
             return Err(format!(
                 "its {what} `{}` has control characters",
                 text::message(value)
@@ -652,6 +652,12 @@ fn check_info(info: &wit::ModelInfo) -> Result<(), String> {
                 "the default of parameter `{}` is {} bytes long, at most {GUEST_TEXT_LIMIT}",
                 p.name,
                 p.default_value.len()
+            ));
+        }
+        if p.default_value.chars().any(text::unsafe_char) {
+            return Err(format!(
+                "the default of parameter `{}` has control characters",
+                p.name
             ));
         }
         if info.params[..i].iter().any(|q| q.name == p.name) {

@@ -20,13 +20,14 @@ pub const GUEST_PARAMS_LIMIT: usize = 64;
 
 /// `text` cut to at most `limit` bytes at a character boundary, with a
 /// marker saying how much was cut, and with control characters other than
-/// tab (and newline, where `multiline`) replaced by U+FFFD so a model cannot
-/// forge log lines or drive a terminal.
+/// tab (and newline, where `multiline`), line and paragraph separators and
+/// bidirectional overrides replaced by U+FFFD, so a model can neither start
+/// a line of its own in a log nor drive a terminal nor reorder what is shown.
 pub fn bounded(text: &str, limit: usize, multiline: bool) -> String {
     let mut out = String::with_capacity(limit.min(text.len()));
     let mut consumed = 0;
     for c in text.chars() {
-        let kept = !c.is_control() || c == '\t' || (multiline && c == '\n');
+        let kept = !unsafe_char(c) || c == '\t' || (multiline && c == '\n');
         let shown = if kept { c } else { '\u{FFFD}' };
         if out.len() + shown.len_utf8() > limit {
             break;
@@ -38,6 +39,14 @@ pub fn bounded(text: &str, limit: usize, multiline: bool) -> String {
         out.push_str(&format!(" [cut: {} more bytes]", text.len() - consumed));
     }
     out
+}
+
+/// Characters that are not shown as they are: controls, Unicode line and
+/// paragraph separators, and bidirectional embeddings, overrides and
+/// isolates.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A guest's message (an error, stderr): one line, at most
@@ -72,5 +81,6 @@ mod tests {
             "a\u{FFFD}b\u{FFFD}[31mred\u{FFFD}"
         );
         assert_eq!(bounded("line\nnext\u{7}", 100, true), "line\nnext\u{FFFD}");
+        assert_eq!(message("a\u{2028}b\u{202E}c"), "a\u{FFFD}b\u{FFFD}c");
     }
 }

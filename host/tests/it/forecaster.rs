@@ -898,7 +898,8 @@ async fn models_that_time_out_back_off_and_never_hold_up_a_healthy_workload() {
     )
     .await;
     // No steady tick took a deadline: each ended within 0.5 s, the first
-    // (next to twelve models hanging at once) included.
+    // (when every spinning workload called its model for the first time)
+    // included.
     let ticks = forecaster.metric(count).await.unwrap();
     let quick = forecaster
         .metric(r#"kedastral_tick_seconds_bucket{model="baseline",workload="steady",le="0.5"}"#)
@@ -910,10 +911,6 @@ async fn models_that_time_out_back_off_and_never_hold_up_a_healthy_workload() {
         "steady ticks over 0.5 s: {}",
         forecaster.log()
     );
-    // Each spinning workload was stopped at every call that ran.
-    for i in 0..spinning {
-        assert!(forecaster.metric(&timeouts(i)).await.unwrap() >= 1.0);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -951,10 +948,12 @@ async fn a_model_that_times_out_is_called_less_and_less_often() {
         async move { f.metric(&series).await.unwrap_or(0.0) }
     };
     let (timeouts, suspended) = (errors("timeout").await, errors("suspended").await);
-    // Backed off one interval, then two, four, eight: calls on about
-    // ticks 1, 2, 4 and 8 of the first ten, each a single deadline.
+    // Backed off one interval, then two, four, eight: calls on ticks 1, 2,
+    // 4 and 8 of the first ten (3 if a tick comes a little early), each a
+    // single deadline; never called again would be 1, a constant delay of
+    // two intervals 5.
     assert!(
-        (1.0..=6.0).contains(&timeouts) && suspended >= 3.0,
+        (3.0..=4.0).contains(&timeouts) && suspended >= 5.0,
         "{timeouts} timeouts and {suspended} held back over {ticks} ticks: {}",
         forecaster.log()
     );
