@@ -559,39 +559,25 @@ async fn prometheus_behind_a_path_prefix_tls_and_basic_auth() {
 async fn a_hostile_model_is_stopped_while_other_workloads_are_served() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let hostile = support::fixture("kedastral-test-hostile");
-    let dir = tempfile::tempdir().unwrap();
-    let workload = |name: &str, model: &str, params: &str| {
-        format!(
-            "[[workload]]\nname = \"{name}\"\nprom-query = \"nasa_requests\"\nstep = \"1s\"\n\
-             window = \"1h\"\nhorizon = \"30s\"\ninterval = \"1s\"\nlead-time = \"5s\"\n\
-             stale-after = \"5s\"\ntarget-per-pod = 0.5\nmodel = '{model}'\nparams = {{ {params} }}\n\n"
-        )
-    };
+    let hostile = hostile.to_str().unwrap();
     let config = [
-        workload(
+        workload_table(
             "spinning",
-            hostile.to_str().unwrap(),
-            "behaviour = \"spin\"",
+            "nasa_requests",
+            hostile,
+            "params = { behaviour = \"spin\" }",
         ),
-        workload(
+        workload_table(
             "crashing",
-            hostile.to_str().unwrap(),
-            "behaviour = \"panic\"",
+            "nasa_requests",
+            hostile,
+            "params = { behaviour = \"panic\" }",
         ),
-        workload("steady", "baseline", ""),
+        workload_table("steady", "nasa_requests", "baseline", ""),
     ]
     .concat();
-    let config = write_file(dir.path(), "workloads.toml", &config);
-    let url = prometheus.url();
-    let forecaster = Forecaster::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--prom-url",
-        &url,
-        "--model-timeout",
-        "200ms",
-    ])
-    .await;
+    let (forecaster, _config) =
+        forecaster_on(&prometheus, &config, &["--model-timeout", "200ms"]).await;
     let steady = forecaster.forecast("steady").await;
     for (name, reason) in [("spinning", "timeout"), ("crashing", "trap")] {
         let series = format!(
@@ -685,6 +671,22 @@ async fn a_holder_that_cannot_reach_prometheus_hands_the_workload_over() {
     assert_eq!(body["computedHere"], false, "{body}");
 }
 
+/// `kedastral forecaster` on `tables` (a config file's text) and
+/// `prometheus`, with `extra` flags; the file lives as long as the folder
+/// returned.
+async fn forecaster_on(
+    prometheus: &Prometheus,
+    tables: &str,
+    extra: &[&str],
+) -> (Forecaster, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "workloads.toml", tables);
+    let url = prometheus.url();
+    let mut args = vec!["--config", config.to_str().unwrap(), "--prom-url", &url];
+    args.extend_from_slice(extra);
+    (Forecaster::start(&args).await, dir)
+}
+
 /// A `[[workload]]` table on the `nasa_requests` trace (1-second steps),
 /// with `extra` lines, which may set the interval and stale-after too.
 fn workload_table(name: &str, query: &str, model: &str, extra: &str) -> String {
@@ -707,7 +709,6 @@ async fn workloads_on_one_model_that_keeps_state_never_see_each_others_data() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let hostile = support::fixture("kedastral-test-hostile");
     let hostile = hostile.to_str().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     // The model forecasts the largest value it has ever seen. Around 1 and
     // around 6 000 per second; the ratio guard is opened wide so that a
     // leaked value would be served rather than refused.
@@ -718,10 +719,7 @@ async fn workloads_on_one_model_that_keeps_state_never_see_each_others_data() {
         workload_table("large", "nasa_requests * 6000", hostile, remember),
     ]
     .concat();
-    let config = write_file(dir.path(), "workloads.toml", &config);
-    let url = prometheus.url();
-    let forecaster =
-        Forecaster::start(&["--config", config.to_str().unwrap(), "--prom-url", &url]).await;
+    let (forecaster, _config) = forecaster_on(&prometheus, &config, &[]).await;
     let largest = support::nasa_tail(5_000)
         .values
         .into_iter()
@@ -752,7 +750,6 @@ async fn implausible_forecasts_are_refused_and_the_ceiling_bounds_the_rest() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let hostile = support::fixture("kedastral-test-hostile");
     let hostile = hostile.to_str().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = [
         workload_table(
             "absurd",
@@ -775,10 +772,7 @@ async fn implausible_forecasts_are_refused_and_the_ceiling_bounds_the_rest() {
         workload_table("steady", "nasa_requests", "baseline", ""),
     ]
     .concat();
-    let config = write_file(dir.path(), "workloads.toml", &config);
-    let url = prometheus.url();
-    let forecaster =
-        Forecaster::start(&["--config", config.to_str().unwrap(), "--prom-url", &url]).await;
+    let (forecaster, _config) = forecaster_on(&prometheus, &config, &[]).await;
 
     // Always absurd: no forecast, the reason counted and shown.
     let series = r#"kedastral_errors_total{component="model",model="hostile",reason="implausible",workload="absurd"}"#;
@@ -841,7 +835,6 @@ async fn models_that_time_out_back_off_and_never_hold_up_a_healthy_workload() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let hostile = support::fixture("kedastral-test-hostile");
     let hostile = hostile.to_str().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let spinning = 12;
     let mut config: String = (0..spinning)
         .map(|i| {
@@ -859,17 +852,8 @@ async fn models_that_time_out_back_off_and_never_hold_up_a_healthy_workload() {
         "baseline",
         "interval = \"2s\"",
     ));
-    let config = write_file(dir.path(), "workloads.toml", &config);
-    let url = prometheus.url();
-    let forecaster = Forecaster::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--prom-url",
-        &url,
-        "--model-timeout",
-        "1s",
-    ])
-    .await;
+    let (forecaster, _config) =
+        forecaster_on(&prometheus, &config, &["--model-timeout", "1s"]).await;
     // Every spinning workload has faulted, and the steady one ticked on.
     let timeouts = |i: usize| {
         format!(
@@ -917,24 +901,14 @@ async fn models_that_time_out_back_off_and_never_hold_up_a_healthy_workload() {
 async fn a_model_that_times_out_is_called_less_and_less_often() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let hostile = support::fixture("kedastral-test-hostile");
-    let dir = tempfile::tempdir().unwrap();
     let config = workload_table(
         "spinning",
         "nasa_requests",
         hostile.to_str().unwrap(),
         "params = { behaviour = \"spin\" }",
     );
-    let config = write_file(dir.path(), "workloads.toml", &config);
-    let url = prometheus.url();
-    let forecaster = Forecaster::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--prom-url",
-        &url,
-        "--model-timeout",
-        "200ms",
-    ])
-    .await;
+    let (forecaster, _config) =
+        forecaster_on(&prometheus, &config, &["--model-timeout", "200ms"]).await;
     let count = r#"kedastral_tick_seconds_count{model="hostile",workload="spinning"}"#;
     let ticks = eventually("ten ticks", Duration::from_secs(30), || async {
         forecaster.metric(count).await.filter(|n| *n >= 10.0)
