@@ -241,7 +241,7 @@ impl ModelRuntime {
                 .load_or_compile(&self.engine, bytes)
                 .map_err(|e| ModelLoadError::Compile {
                     model: label.to_owned(),
-                    message: format!("{e:#}"),
+                    message: text::message(&format!("{e:#}")),
                 })?;
         check_world(&self.engine, label, &component)?;
         let instance_pre =
@@ -250,13 +250,14 @@ impl ModelRuntime {
                 .map_err(|e| ModelLoadError::Link {
                     model: label.to_owned(),
                     message: format!(
-                        "{e:#} (models may import only WASI interfaces, and get no capabilities from them)"
+                        "{} (models may import only WASI interfaces, and get no capabilities from them)",
+                        text::message(&format!("{e:#}"))
                     ),
                 })?;
         let pre = ForecastModelPre::new(instance_pre).map_err(|e| ModelLoadError::WrongWorld {
             model: label.to_owned(),
             world: WORLD,
-            missing: format!("{e:#}"),
+            missing: text::message(&format!("{e:#}")),
             exports: export_names(&self.engine, &component),
         })?;
         let mut model = LoadedModel {
@@ -577,7 +578,8 @@ fn export_names(engine: &Engine, component: &Component) -> String {
     if names.is_empty() {
         "nothing".into()
     } else {
-        names.join(", ")
+        // Names are the component's own: a hostile one may have many.
+        text::message(&names.join(", "))
     }
 }
 
