@@ -19,8 +19,6 @@
 
 use std::collections::VecDeque;
 
-use crate::model::ModelCallError;
-
 use kedastral_model_sdk::stats::{quantile_sorted, sort_finite};
 use kedastral_model_sdk::{Forecast, ForecastRequest, QuantileBand, Series};
 use serde::{Deserialize, Serialize};
@@ -149,8 +147,9 @@ pub struct Shadow {
     levels: Vec<(f64, f64)>,
 }
 
-/// Runs candidate `i` on a request.
-pub type CallFn<'a> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, ModelCallError> + 'a;
+/// Runs candidate `i` on a request; `E` is the caller's error, which the
+/// evaluation hands back as it came.
+pub type CallFn<'a, E> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, E> + 'a;
 
 impl Shadow {
     /// `candidates` in order of preference: the first is served until the
@@ -210,12 +209,12 @@ impl Shadow {
     /// all), re-scores, maybe switches, and forecasts with the served
     /// candidate. If it fails, the next best that works answers instead;
     /// if every one fails, the error is the served candidate's.
-    pub fn forecast(
+    pub fn forecast<E>(
         &mut self,
         request: &ForecastRequest,
         budget: Option<usize>,
-        call: &mut CallFn<'_>,
-    ) -> Result<Forecast, ModelCallError> {
+        call: &mut CallFn<'_, E>,
+    ) -> Result<Forecast, E> {
         self.update(
             &request.history,
             request.horizon as usize,
@@ -265,12 +264,12 @@ impl Shadow {
     }
 
     /// Candidate `i`'s forecast: a real one's own, or the average.
-    fn run(
+    fn run<E>(
         &self,
         i: usize,
         request: &ForecastRequest,
-        call: &mut CallFn<'_>,
-    ) -> Result<Forecast, ModelCallError> {
+        call: &mut CallFn<'_, E>,
+    ) -> Result<Forecast, E> {
         if i < self.real {
             return call(i, request);
         }
@@ -281,13 +280,13 @@ impl Shadow {
         Ok(average(&answers))
     }
 
-    fn update(
+    fn update<E>(
         &mut self,
         history: &Series,
         horizon: usize,
         budget: Option<usize>,
         request: &ForecastRequest,
-        call: &mut CallFn<'_>,
+        call: &mut CallFn<'_, E>,
     ) {
         let step = i64::from(history.step_seconds.max(1));
         let n = history.len();
@@ -692,6 +691,7 @@ fn average(answers: &[Forecast]) -> Forecast {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ModelCallError;
 
     /// Deterministic standard normal noise.
     struct Noise(u64);
@@ -808,7 +808,7 @@ mod tests {
         let history = series(9000, 5.0, 2);
         let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
         // Both candidates know the truth, one with a small wobble of its own.
-        let mut twins = |i: usize, r: &ForecastRequest| {
+        let mut twins = |i: usize, r: &ForecastRequest| -> Result<Forecast, ModelCallError> {
             let mut f = call(0, r)?;
             let end = r.history.len() as f64;
             for v in &mut f.values {

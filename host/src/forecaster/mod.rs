@@ -54,10 +54,39 @@ pub const LEASE_INTERVALS: u32 = 2;
 /// together do not all query Prometheus in the same instant.
 pub const COLLECT_SLOTS: usize = 32;
 
+/// The stage of a tick that failed: the `component` of a failure in the
+/// API, the logs and `kedastral_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Collect,
+    Model,
+    Capacity,
+    Store,
+}
+
+impl Stage {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Collect => "collect",
+            Self::Model => "model",
+            Self::Capacity => "capacity",
+            Self::Store => "store",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// What went wrong, for the API.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Failure {
-    pub component: &'static str,
+    pub component: Stage,
     pub reason: &'static str,
     pub message: String,
     pub at: DateTime<Utc>,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::pool::{Lane, ModelPool};
 use super::window::HistoryWindow;
-use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, Slots, lease_ttl};
+use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, Slots, Stage, lease_ttl};
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
@@ -82,7 +82,7 @@ pub struct Runner {
     failures: Vec<Failure>,
     /// The previous tick's failures, as (component, reason): one that
     /// comes again is logged at debug only, so a log shows each change.
-    failed_before: Vec<(&'static str, &'static str)>,
+    failed_before: Vec<(Stage, &'static str)>,
     /// This tick found nothing new to forecast: it says nothing of whether
     /// the failures before it are over.
     idle: bool,
@@ -205,7 +205,7 @@ impl Runner {
         let computed = !self
             .failures
             .iter()
-            .any(|f| matches!(f.component, "collect" | "model" | "capacity"));
+            .any(|f| matches!(f.component, Stage::Collect | Stage::Model | Stage::Capacity));
         let half = self.config.stale_after / 2;
         let fresh = self
             .snapshot
@@ -219,7 +219,7 @@ impl Runner {
                 tracing::warn!(workload = %self.config.name, "cannot compute a fresh forecast; lease given up for another replica");
                 self.holds_lease = false;
             }
-            Err(e) => self.fail("store", e.metric_label(), e.to_string()),
+            Err(e) => self.fail(Stage::Store, e.metric_label(), e.to_string()),
         }
     }
 
@@ -248,7 +248,7 @@ impl Runner {
             Err(e) => {
                 // Without Redis there is no one to share with: compute and
                 // serve from memory until it is back.
-                self.fail("store", e.metric_label(), e.to_string());
+                self.fail(Stage::Store, e.metric_label(), e.to_string());
                 self.holds_lease = false;
                 true
             }
@@ -269,7 +269,7 @@ impl Runner {
                 }
             }
             Ok(None) => {}
-            Err(e) => self.fail("store", e.metric_label(), e.to_string()),
+            Err(e) => self.fail(Stage::Store, e.metric_label(), e.to_string()),
         }
     }
 
@@ -295,7 +295,7 @@ impl Runner {
         let desired = match planned {
             Ok(d) => d,
             Err(e) => {
-                self.fail("capacity", "plan", e.to_string());
+                self.fail(Stage::Capacity, "plan", e.to_string());
                 return;
             }
         };
@@ -372,13 +372,13 @@ impl Runner {
         let samples = match fetched {
             Ok(s) => s,
             Err(e) => {
-                self.fail("collect", e.metric_label(), e.to_string());
+                self.fail(Stage::Collect, e.metric_label(), e.to_string());
                 return None;
             }
         };
         if samples.is_empty() && self.window.is_empty() {
             self.fail(
-                "collect",
+                Stage::Collect,
                 "no_data",
                 format!(
                     "the query returned no samples from {} to {}",
@@ -396,7 +396,7 @@ impl Runner {
             // it is ageing: a query that returns nothing, as a rate over
             // series that vanished when the workload scaled to zero does.
             self.fail(
-                "collect",
+                Stage::Collect,
                 "no_data",
                 format!(
                     "no sample since {}; the query returns nothing for later times \
@@ -483,7 +483,7 @@ impl Runner {
                 match answer {
                     Ok(forecast) => Some((forecast, selection)),
                     Err(e) => {
-                        self.fail("model", e.metric_label(), e.to_string());
+                        self.fail(Stage::Model, e.metric_label(), e.to_string());
                         None
                     }
                 }
@@ -492,7 +492,7 @@ impl Runner {
                 // Only a panic in the host's own code lands here; start
                 // the evaluation afresh.
                 self.calls = Some(Calls::new(&self.config, &self.pools));
-                self.fail("model", "panic", e.to_string());
+                self.fail(Stage::Model, "panic", e.to_string());
                 None
             }
         }
@@ -539,12 +539,12 @@ impl Runner {
                 self.unsaved = false;
             }
             Ok(true) => {
-                if self.failed_before.iter().any(|(c, _)| *c == "store") {
+                if self.failed_before.iter().any(|(c, _)| *c == Stage::Store) {
                     tracing::info!(workload = %self.config.name, "snapshot written to Redis again");
                 }
                 self.unsaved = false;
             }
-            Err(e) => self.fail("store", e.metric_label(), e.to_string()),
+            Err(e) => self.fail(Stage::Store, e.metric_label(), e.to_string()),
         }
     }
 
@@ -584,18 +584,18 @@ impl Runner {
         self.snapshot = Some(snapshot);
     }
 
-    fn fail(&mut self, component: &'static str, reason: &'static str, message: String) {
+    fn fail(&mut self, component: Stage, reason: &'static str, message: String) {
         self.shared
             .metrics
-            .error(self.name(), &self.model.name, component, reason);
+            .error(self.name(), &self.model.name, component.label(), reason);
         let again = self
             .failed_before
             .iter()
             .any(|&(c, r)| c == component && same_trouble(r, reason));
         if again {
-            tracing::debug!(workload = %self.config.name, component, reason, %message, "failed again");
+            tracing::debug!(workload = %self.config.name, component = component.label(), reason, %message, "failed again");
         } else {
-            tracing::warn!(workload = %self.config.name, component, reason, %message, "failed");
+            tracing::warn!(workload = %self.config.name, component = component.label(), reason, %message, "failed");
         }
         self.failures.push(Failure {
             component,
