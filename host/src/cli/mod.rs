@@ -176,8 +176,9 @@ pub struct ModelInputArgs {
     #[arg(long, env = "KEDASTRAL_INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Steps to forecast.
-    #[arg(long, env = "KEDASTRAL_HORIZON", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Steps to forecast (a count; the forecaster's `--horizon` is a
+    /// duration, hence another variable).
+    #[arg(long, env = "KEDASTRAL_HORIZON_STEPS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub horizon: u32,
 
     /// Step of the history (e.g. `1m`) instead of the median spacing of the file.

@@ -117,3 +117,64 @@ fn every_flag_has_an_environment_variable() {
         "flags without an environment variable: {missing:?}"
     );
 }
+
+/// What kind of value a flag takes, as far as its variable's meaning goes.
+fn value_kind(arg: &clap::Arg) -> String {
+    if !arg.get_possible_values().is_empty() {
+        return "a choice".into();
+    }
+    let parsed = format!("{:?}", arg.get_value_parser().type_id());
+    let numbers = ["u16", "u32", "u64", "usize", "i64", "f64"];
+    if numbers.iter().any(|n| parsed.contains(n)) {
+        "a number".into()
+    } else {
+        "a duration, text or path".into()
+    }
+}
+
+#[test]
+fn an_environment_variable_means_one_thing_in_every_command() {
+    use std::collections::BTreeMap;
+    let cli = Cli::command();
+    // Variable -> (command, flag, kind of its value) wherever it is read:
+    // a choice from a list (an output format: each command lists its own),
+    // a number, or anything else (durations, text, paths). A count in one
+    // command and a duration in another is what this refuses.
+    let mut seen = BTreeMap::new();
+    let mut stack: Vec<&clap::Command> = vec![&cli];
+    while let Some(command) = stack.pop() {
+        for arg in command.get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            seen.entry(env.to_string_lossy().into_owned())
+                .or_insert_with(Vec::new)
+                .push((
+                    command.get_name().to_owned(),
+                    long.to_owned(),
+                    value_kind(arg),
+                ));
+        }
+        stack.extend(command.get_subcommands());
+    }
+    assert!(seen.len() > 20, "{seen:?}");
+    // The kinds are told apart (`--horizon` of `forecast` is a count).
+    assert!(
+        seen.values().flatten().any(
+            |(_, long, kind): &(String, String, String)| long == "horizon" && kind == "a number"
+        ),
+        "{seen:?}"
+    );
+    for (env, uses) in &seen {
+        let uses: &Vec<(String, String, String)> = uses;
+        let (_, long, kind) = &uses[0];
+        for (command, other_long, other_kind) in &uses[1..] {
+            assert!(
+                other_long == long && other_kind == kind,
+                "{env} is --{long} ({}) in `{}` but --{other_long} ({other_kind}) in `{command}`",
+                kind,
+                uses[0].0
+            );
+        }
+    }
+}
