@@ -303,14 +303,8 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
     let max_forecast_ratio = w
         .max_forecast_ratio
         .unwrap_or(crate::model::guard::DEFAULT_MAX_FORECAST_RATIO);
-    if !(max_forecast_ratio.is_finite() && max_forecast_ratio >= 1.0) {
-        return Err(invalid(
-            "max-forecast-ratio",
-            format!(
-                "must be a number >= 1 (10 refuses forecasts above ten times the window's largest observation), got {max_forecast_ratio}"
-            ),
-        ));
-    }
+    crate::model::guard::check_max_forecast_ratio(max_forecast_ratio)
+        .map_err(|m| invalid("max-forecast-ratio", m))?;
     Ok(WorkloadConfig {
         metric: w.metric.clone().unwrap_or_else(|| w.name.clone()),
         prom_query: w.prom_query.clone(),

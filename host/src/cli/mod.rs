@@ -318,10 +318,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 1.0 => Ok(r),
-        _ => Err(format!("`{s}` is not a number >= 1")),
-    }
+    let ratio = s.parse::<f64>().map_err(|e| format!("`{s}`: {e}"))?;
+    crate::model::guard::check_max_forecast_ratio(ratio)
 }
 
 fn parse_bytes(s: &str) -> Result<usize, String> {
@@ -435,7 +433,6 @@ impl Models {
                 .iter()
                 .map(|m| Guard::new(m.label(), Retry::Never, args.max_forecast_ratio))
                 .collect(),
-            dropped: vec![false; self.models.len()],
         }
     }
 }
@@ -443,8 +440,6 @@ impl Models {
 /// One command's breakers, a guard per candidate.
 struct Breakers {
     guards: Vec<Guard>,
-    /// Candidates already said to be left out.
-    dropped: Vec<bool>,
 }
 
 /// The shadow evaluation and the served forecast, as the forecaster runs
@@ -459,13 +454,16 @@ impl ShadowRunner<'_> {
     fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, OriginFailure> {
         let now = chrono::Utc::now();
         let models = self.models;
-        let Breakers { guards, dropped } = &mut *self.breakers;
+        let guards = &mut self.breakers.guards;
+        let tripped_before: Vec<bool> = guards.iter().map(Guard::tripped).collect();
         let answer = self.shadow.forecast(request, None, &mut |i, r| {
             guards[i].call(now, r, |r| models[i].forecast(r))
         });
+        // With `Retry::Never`, a tripped guard stays open: a candidate that
+        // tripped in this call is left out from now on.
         for (i, guard) in guards.iter().enumerate() {
             if let Some(fault) = guard.suspended(now)
-                && !std::mem::replace(&mut dropped[i], true)
+                && !tripped_before[i]
                 && models.len() > 1
             {
                 tracing::warn!(candidate = %models[i].info().name, error = %fault,
@@ -475,7 +473,7 @@ impl ShadowRunner<'_> {
         answer.map_err(|e| {
             // Once every candidate is held back, no later origin can be
             // forecast: stop with the fault that did it.
-            if dropped.iter().all(|&d| d) {
+            if guards.iter().all(Guard::tripped) {
                 OriginFailure::Stop(e.to_string())
             } else {
                 OriginFailure::Skip(e.to_string())

@@ -669,14 +669,7 @@ impl Runner {
 /// the log: the same reason, or a model fault and the calls it holds back,
 /// which alternate while a model backs off.
 fn same_trouble(a: &str, b: &str) -> bool {
-    const FAULT: [&str; 5] = [
-        "timeout",
-        "trap",
-        "out_of_memory",
-        "instantiate",
-        "suspended",
-    ];
-    a == b || (FAULT.contains(&a) && FAULT.contains(&b))
+    a == b || (ModelCallError::is_fault_label(a) && ModelCallError::is_fault_label(b))
 }
 
 /// Where in the interval a workload's ticks fall, in [0, 1): a hash of its

@@ -154,6 +154,15 @@ impl ModelCallError {
         )
     }
 
+    /// Whether `label` (a [`metric_label`](Self::metric_label)) is a
+    /// fault's, or that of a call a fault holds back.
+    pub fn is_fault_label(label: &str) -> bool {
+        matches!(
+            label,
+            "trap" | "timeout" | "out_of_memory" | "instantiate" | "suspended"
+        )
+    }
+
     /// The model the error is about.
     pub fn model(&self) -> &str {
         match self {

@@ -33,6 +33,17 @@ use super::{Forecast, ForecastRequest, ModelCallError, Series};
 /// that forecasts ten times anything it was shown is broken, not bold.
 pub const DEFAULT_MAX_FORECAST_RATIO: f64 = 10.0;
 
+/// Checks a `max-forecast-ratio`: a finite number of at least 1.
+pub fn check_max_forecast_ratio(ratio: f64) -> Result<f64, String> {
+    if ratio.is_finite() && ratio >= 1.0 {
+        Ok(ratio)
+    } else {
+        Err(format!(
+            "must be a number >= 1 (10 refuses forecasts above ten times the window's largest observation), got {ratio}"
+        ))
+    }
+}
+
 /// How a breaker lets calls through again after a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -96,9 +107,7 @@ impl Guard {
         request: &ForecastRequest,
         run: impl FnOnce(&ForecastRequest) -> Result<Forecast, ModelCallError>,
     ) -> Result<Forecast, ModelCallError> {
-        if let Some(open) = &self.open
-            && open.until.is_none_or(|until| now < until)
-        {
+        if let Some(open) = self.open_at(now) {
             return Err(ModelCallError::Suspended {
                 model: self.model.clone(),
                 cause: open.cause.to_string(),
@@ -166,10 +175,14 @@ impl Guard {
 
     /// The fault that keeps the breaker open at `now`, if it is.
     pub fn suspended(&self, now: DateTime<Utc>) -> Option<&ModelCallError> {
+        self.open_at(now).map(|open| &open.cause)
+    }
+
+    /// The breaker's state if it holds calls back at `now`.
+    fn open_at(&self, now: DateTime<Utc>) -> Option<&Open> {
         self.open
             .as_ref()
             .filter(|open| open.until.is_none_or(|until| now < until))
-            .map(|open| &open.cause)
     }
 }
 

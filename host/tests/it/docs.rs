@@ -93,25 +93,31 @@ fn the_configuration_reference_matches_the_command_line() {
     );
 }
 
-#[test]
-fn every_flag_has_an_environment_variable() {
+/// Calls `f` on every flag with a long name, with its command's name, in
+/// every command and subcommand.
+fn each_flag(mut f: impl FnMut(&str, &str, &clap::Arg)) {
     let cli = Cli::command();
-    let mut missing = Vec::new();
     let mut stack: Vec<&clap::Command> = vec![&cli];
     while let Some(command) = stack.pop() {
         for arg in command.get_arguments() {
-            let Some(long) = arg.get_long() else { continue };
-            // Repeated key=value pairs (`--param`) and one-off actions have
-            // no single value for a variable to hold.
-            if ["help", "version", "param", "check"].contains(&long) {
-                continue;
-            }
-            if arg.get_env().is_none() {
-                missing.push(format!("{} --{long}", command.get_name()));
+            if let Some(long) = arg.get_long() {
+                f(command.get_name(), long, arg);
             }
         }
         stack.extend(command.get_subcommands());
     }
+}
+
+#[test]
+fn every_flag_has_an_environment_variable() {
+    let mut missing = Vec::new();
+    each_flag(|command, long, arg| {
+        // Repeated key=value pairs (`--param`) and one-off actions have
+        // no single value for a variable to hold.
+        if !["help", "version", "param", "check"].contains(&long) && arg.get_env().is_none() {
+            missing.push(format!("{command} --{long}"));
+        }
+    });
     assert!(
         missing.is_empty(),
         "flags without an environment variable: {missing:?}"
@@ -135,38 +141,27 @@ fn value_kind(arg: &clap::Arg) -> String {
 #[test]
 fn an_environment_variable_means_one_thing_in_every_command() {
     use std::collections::BTreeMap;
-    let cli = Cli::command();
     // Variable -> (command, flag, kind of its value) wherever it is read:
     // a choice from a list (an output format: each command lists its own),
     // a number, or anything else (durations, text, paths). A count in one
     // command and a duration in another is what this refuses.
-    let mut seen = BTreeMap::new();
-    let mut stack: Vec<&clap::Command> = vec![&cli];
-    while let Some(command) = stack.pop() {
-        for arg in command.get_arguments() {
-            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
-                continue;
-            };
+    let mut seen: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    each_flag(|command, long, arg| {
+        if let Some(env) = arg.get_env() {
             seen.entry(env.to_string_lossy().into_owned())
-                .or_insert_with(Vec::new)
-                .push((
-                    command.get_name().to_owned(),
-                    long.to_owned(),
-                    value_kind(arg),
-                ));
+                .or_default()
+                .push((command.to_owned(), long.to_owned(), value_kind(arg)));
         }
-        stack.extend(command.get_subcommands());
-    }
+    });
     assert!(seen.len() > 20, "{seen:?}");
     // The kinds are told apart (`--horizon` of `forecast` is a count).
     assert!(
-        seen.values().flatten().any(
-            |(_, long, kind): &(String, String, String)| long == "horizon" && kind == "a number"
-        ),
+        seen.values()
+            .flatten()
+            .any(|(_, long, kind)| long == "horizon" && kind == "a number"),
         "{seen:?}"
     );
     for (env, uses) in &seen {
-        let uses: &Vec<(String, String, String)> = uses;
         let (_, long, kind) = &uses[0];
         for (command, other_long, other_kind) in &uses[1..] {
             assert!(
