@@ -98,10 +98,9 @@ fn tick(c: &mut Criterion) {
     let started = cpu_time();
     tokio.block_on(forecaster.tick_all(now));
     let warm_start = cpu_time() - started;
-    let shared = forecaster.shared();
-    let fresh = shared
-        .board
-        .all()
+    let fresh = forecaster
+        .board()
+        .views()
         .iter()
         .filter(|v| v.is_fresh(now))
         .count();

@@ -17,8 +17,8 @@ use kedastral::clock::Clock;
 use kedastral::scaler::metrics::ScalerMetrics;
 use kedastral::scaler::proto::external_scaler_client::ExternalScalerClient;
 use kedastral::scaler::proto::{GetMetricsRequest, ScaledObjectRef};
-use kedastral::scaler::source::{ForecastCache, Forecasts};
 use kedastral::scaler::{Scaler, ScalerSettings};
+use kedastral::store::Board;
 use kedastral::store::{Band, ModelRef, Snapshot};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -125,11 +125,11 @@ fn get_metrics(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let cache = Arc::new(ForecastCache::default());
+    let cache = Arc::new(Board::default());
     cache.absorb((0..WORKLOADS).map(snapshot).collect());
     let registry = kedastral::telemetry::NamedRegistry::default();
     let scaler = Scaler::new(
-        Forecasts::Cache(cache),
+        cache,
         ScalerSettings::default(),
         ScalerMetrics::register(&registry),
         Clock::wall(),
@@ -140,7 +140,7 @@ fn get_metrics(c: &mut Criterion) {
         .unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio.spawn(kedastral::cli::scaler::serve_grpc(
+    tokio.spawn(kedastral::service::serve_grpc(
         listener,
         scaler,
         None,

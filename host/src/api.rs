@@ -25,11 +25,20 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::valid_workload_name;
-use crate::forecaster::{Failure, Shared, WorkloadView};
-use crate::store::{ModelRef, Snapshot};
+use crate::store::{Board, Failure, ModelRef, Snapshot, WorkloadView};
+use crate::telemetry::Metrics;
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// What the API reads: the board, the metrics it exports, the clock that
+/// judges staleness.
+pub struct ApiState {
+    pub board: Arc<Board>,
+    pub metrics: Metrics,
+    pub clock: Clock,
+}
+
+pub fn router(shared: Arc<ApiState>) -> Router {
     Router::new()
         .route("/forecast/current", get(current))
         .route("/workloads", get(workloads))
@@ -44,7 +53,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// Serves until `shutdown` is cancelled, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<ApiState>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(shared))
@@ -68,9 +77,9 @@ struct LiveError {
 
 impl LiveError {
     fn of(view: &WorkloadView) -> Self {
-        let s = view.live_error;
+        let s = view.status.live_error;
         Self {
-            lead_seconds: view.config.lead_time.as_secs(),
+            lead_seconds: view.config().lead_time.as_secs(),
             comparisons: s.comparisons,
             mean_absolute_error: s.mean_absolute_error,
             mean_absolute_percentage_error: s.mean_absolute_percentage_error,
@@ -92,7 +101,7 @@ struct CurrentForecast<'a> {
     live_error: LiveError,
 }
 
-async fn current(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+async fn current(State(shared): State<Arc<ApiState>>, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let mut names = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(k, _)| k == "workload")
@@ -112,11 +121,11 @@ async fn current(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -
             format!("`{name}` is not a workload name (letters, digits and - _ . / only)"),
         );
     }
-    let Some(view) = shared.board.get(&name) else {
+    let Some(view) = shared.board.view(&name) else {
         return error(StatusCode::NOT_FOUND, format!("no workload `{name}`"));
     };
     let Some(snapshot) = &view.snapshot else {
-        let reason = view.last_error.as_ref().map_or_else(
+        let reason = view.status.last_error.as_ref().map_or_else(
             || "the first tick has not finished".to_owned(),
             |f| f.message.clone(),
         );
@@ -130,9 +139,9 @@ async fn current(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -
         snapshot,
         stale: !view.is_fresh(now),
         age_seconds: snapshot.age_seconds(now),
-        stale_after_seconds: view.config.stale_after.as_secs(),
-        computed_here: view.computing,
-        last_error: view.last_error.as_ref(),
+        stale_after_seconds: view.config().stale_after.as_secs(),
+        computed_here: view.status.computing,
+        last_error: view.status.last_error.as_ref(),
         live_error: LiveError::of(&view),
     })
     .into_response()
@@ -155,30 +164,30 @@ struct WorkloadBrief<'a> {
 
 /// Every current snapshot in one answer: what a scaler reading this
 /// forecaster fetches each refresh.
-async fn forecasts(State(shared): State<Arc<Shared>>) -> Response {
+async fn forecasts(State(shared): State<Arc<ApiState>>) -> Response {
     let snapshots = shared.board.snapshots();
     let list: Vec<&Snapshot> = snapshots.iter().map(|s| s.as_ref()).collect();
     axum::Json(json!({ "forecasts": list })).into_response()
 }
 
-async fn workloads(State(shared): State<Arc<Shared>>) -> Response {
+async fn workloads(State(shared): State<Arc<ApiState>>) -> Response {
     let now = shared.clock.now();
-    let views = shared.board.all();
+    let views = shared.board.views();
     let briefs: Vec<WorkloadBrief> = views
         .iter()
         .map(|v| WorkloadBrief {
-            workload: &v.config.name,
-            metric: &v.config.metric,
-            model: &v.model,
-            step_seconds: v.config.step_seconds(),
+            workload: &v.config().name,
+            metric: &v.config().metric,
+            model: &v.status.model,
+            step_seconds: v.config().step_seconds(),
             generated_at: v.snapshot.as_ref().map(|s| s.generated_at),
             stale: !v.is_fresh(now),
             next_desired_replicas: v
                 .snapshot
                 .as_ref()
                 .and_then(|s| s.desired_replicas.first().copied()),
-            computed_here: v.computing,
-            last_error: v.last_error.as_ref(),
+            computed_here: v.status.computing,
+            last_error: v.status.last_error.as_ref(),
             live_error: LiveError::of(v),
         })
         .collect();
@@ -189,24 +198,24 @@ async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+async fn readyz(State(shared): State<Arc<ApiState>>) -> Response {
     let now = shared.clock.now();
     let not_ready: Vec<_> = shared
         .board
-        .all()
+        .views()
         .into_iter()
         .filter(|v| !v.is_fresh(now))
         .map(|v| {
-            let reason = match (&v.snapshot, &v.last_error) {
+            let reason = match (&v.snapshot, &v.status.last_error) {
                 (None, None) => "no forecast yet".to_owned(),
                 (None, Some(f)) => format!("no forecast yet: {}", f.message),
                 (Some(s), _) => format!(
                     "forecast is stale: {:.0} s old, limit {} s",
                     s.age_seconds(now),
-                    v.config.stale_after.as_secs()
+                    v.config().stale_after.as_secs()
                 ),
             };
-            json!({ "workload": v.config.name, "reason": reason })
+            json!({ "workload": v.config().name, "reason": reason })
         })
         .collect();
     if not_ready.is_empty() {
@@ -220,10 +229,10 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(shared): State<Arc<ApiState>>) -> Response {
     shared
-        .board
-        .refresh_clock_metrics(&shared.metrics, shared.clock.now());
+        .metrics
+        .refresh_clock(&shared.board, shared.clock.now());
     (
         [(
             header::CONTENT_TYPE,

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod backtest;
+pub mod candidates;
 pub mod capacity;
 pub mod cli;
 pub mod clock;
@@ -22,7 +23,10 @@ pub mod forecaster;
 pub mod history;
 pub mod live_error;
 pub mod model;
+pub mod output;
 pub mod scaler;
+pub mod service;
 pub mod shadow;
 pub mod store;
 pub mod telemetry;
+pub mod template;

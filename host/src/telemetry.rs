@@ -7,25 +7,34 @@
 
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-/// A Prometheus registry that remembers every name registered in it:
+use crate::store::Board;
+
+/// A Prometheus registry that remembers every family registered in it:
 /// `gather` leaves out vectors with no series yet, and a dashboard or an
-/// alert may refer to any of them.
+/// alert may refer to any of them, so [`Self::encode`] writes their `HELP`
+/// and `TYPE` lines from the first scrape.
 #[derive(Clone, Default)]
 pub struct NamedRegistry {
     registry: Registry,
-    names: Arc<Mutex<Vec<String>>>,
+    /// Every family as it was registered (no series).
+    families: Arc<Mutex<Vec<MetricFamily>>>,
 }
 
 impl NamedRegistry {
     /// Registers `collector`; a name registered twice is a programming error.
     pub fn register<C: Collector + Clone + 'static>(&self, collector: &C) {
-        let mut names = self.names.lock().expect("names lock");
-        names.extend(collector.desc().iter().map(|d| d.fq_name.clone()));
+        let mut families = self.families.lock().expect("families lock");
+        families.extend(collector.collect().into_iter().map(|mut f| {
+            f.take_metric();
+            f
+        }));
         self.registry
             .register(Box::new(collector.clone()))
             .expect("unique metric");
@@ -33,18 +42,38 @@ impl NamedRegistry {
 
     /// Every metric family registered, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names = self.names.lock().expect("names lock").clone();
+        let mut names: Vec<String> = self
+            .families
+            .lock()
+            .expect("families lock")
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
         names.sort();
         names
     }
 
-    /// The text exposition format.
+    /// The text exposition format: every family, those without a series
+    /// yet as their `HELP` and `TYPE` lines alone.
     pub fn encode(&self) -> String {
+        let gathered = self.registry.gather();
         let mut out = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
+            .encode(&gathered, &mut out)
             .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        let mut text = String::from_utf8(out).expect("the text format is UTF-8");
+        for family in self.families.lock().expect("families lock").iter() {
+            if !gathered.iter().any(|g| g.name() == family.name()) {
+                // Our help texts hold no backslash or newline to escape.
+                let kind = format!("{:?}", family.get_field_type()).to_lowercase();
+                let name = family.name();
+                text.push_str(&format!(
+                    "# HELP {name} {}\n# TYPE {name} {kind}\n",
+                    family.help()
+                ));
+            }
+        }
+        text
     }
 }
 
@@ -241,6 +270,30 @@ impl Metrics {
         self.errors_total
             .with_label_values(&[workload, model, component, reason])
             .inc();
+    }
+
+    /// Sets the gauges that depend on the clock from `board`'s workloads;
+    /// called on every scrape.
+    pub fn refresh_clock(&self, board: &Board, now: DateTime<Utc>) {
+        for view in board.views() {
+            let labels = [
+                view.status.config.name.as_str(),
+                view.status.model.name.as_str(),
+            ];
+            match &view.snapshot {
+                Some(s) => {
+                    self.forecast_age_seconds
+                        .with_label_values(&labels)
+                        .set(s.age_seconds(now));
+                }
+                None => {
+                    let _ = self.forecast_age_seconds.remove_label_values(&labels);
+                }
+            }
+            self.forecast_stale
+                .with_label_values(&labels)
+                .set(if view.is_fresh(now) { 0.0 } else { 1.0 });
+        }
     }
 
     /// The text exposition format.

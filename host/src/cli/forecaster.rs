@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use super::{RuntimeArgs, parse_duration, parse_level, parse_param};
 use crate::clock::Clock;
@@ -14,11 +12,12 @@ use crate::collect::prometheus::MultipleSeries;
 use crate::collect::{PrometheusClient, PrometheusConfig, Source};
 use crate::config::{self, WorkloadConfig, WorkloadFile};
 use crate::forecaster::{Forecaster, ForecasterParts};
+use crate::service::{self, async_runtime, bind, shutdown_on_signals};
 use crate::store::redis::{RedisConfig, RedisStore};
 
 #[derive(Debug, Args)]
 pub struct ForecasterArgs {
-    /// TOML file of workloads (`[[workload]]` tables, see the README), for
+    /// TOML file of workloads (`[[workload]]` tables, see docs/operators.md), for
     /// many workloads in one process; instead of the workload flags.
     #[arg(long, env = "KEDASTRAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -80,7 +79,7 @@ pub struct WorkloadArgs {
     /// How often to collect and forecast [default: 1m].
     #[arg(long, env = "KEDASTRAL_INTERVAL")]
     pub interval: Option<String>,
-    /// Built-in model (`baseline`, `arima`), `auto` (every built-in in
+    /// Built-in model (`baseline`, `arima`, `mstl`), `auto` (every built-in in
     /// shadow, the best one lately served) or path to a .wasm component
     /// [default: baseline].
     #[arg(long, env = "KEDASTRAL_MODEL")]
@@ -407,46 +406,6 @@ impl ForecasterArgs {
     }
 }
 
-/// `:8081` means every interface, as in Go and Prometheus flags.
-pub fn listen_address(listen: &str) -> String {
-    match listen.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => listen.to_owned(),
-    }
-}
-
-pub async fn bind(flag: &str, listen: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(listen_address(listen))
-        .await
-        .with_context(|| format!("{flag} `{listen}`: cannot listen"))
-}
-
-/// A token cancelled on SIGTERM or SIGINT.
-pub fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let token = CancellationToken::new();
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::info!(signal = name, "shutting down");
-        cancel.cancel();
-    });
-    Ok(token)
-}
-
-/// A multi-threaded async runtime for a service.
-pub fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 impl ForecasterArgs {
     /// Checks everything and builds the forecaster on `source` (call it
     /// inside the async runtime: the Redis client starts a task).
@@ -505,51 +464,6 @@ pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
             storage = ?args.storage.storage,
             "forecaster started"
         );
-        let mut servers = tokio::task::JoinSet::new();
-        let api = crate::api::serve(listener, forecaster.shared(), shutdown.clone());
-        servers.spawn(async move { api.await.context("the HTTP server stopped") });
-        let work = tokio::spawn(forecaster.run(shutdown.clone()));
-        serve_until_shutdown(servers, vec![work], shutdown, args.shutdown_timeout).await
+        service::forecaster(forecaster, listener, shutdown, args.shutdown_timeout).await
     })
-}
-
-/// Waits for shutdown (or for a server to fail), then for every task to
-/// end within `deadline`.
-pub async fn serve_until_shutdown(
-    mut servers: tokio::task::JoinSet<anyhow::Result<()>>,
-    background: Vec<tokio::task::JoinHandle<()>>,
-    shutdown: CancellationToken,
-    deadline: Duration,
-) -> anyhow::Result<()> {
-    let early = tokio::select! {
-        _ = shutdown.cancelled() => None,
-        ended = servers.join_next() => ended,
-    };
-    shutdown.cancel();
-    // A server that failed is reported after the others have drained (and
-    // the forecaster has given its leases up).
-    let failure = match early {
-        Some(Ok(Ok(()))) | None => None,
-        Some(Ok(Err(e))) => Some(e),
-        Some(Err(e)) => Some(anyhow::Error::new(e).context("a server task failed")),
-    };
-    let drained = tokio::time::timeout(deadline, async {
-        for task in background {
-            let _ = task.await;
-        }
-        while let Some(ended) = servers.join_next().await {
-            if let Ok(Err(e)) = ended {
-                tracing::warn!(error = %e, "while stopping");
-            }
-        }
-    })
-    .await;
-    match drained {
-        Ok(()) => tracing::info!("stopped"),
-        Err(_) => tracing::warn!(?deadline, "shutdown deadline passed; exiting anyway"),
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }

@@ -9,19 +9,14 @@ use anyhow::{Context, bail};
 use chrono::DateTime;
 use clap::{Args, ValueEnum};
 
-use super::default_target_per_pod;
-use super::forecaster::{
-    ForecasterArgs, async_runtime, bind, serve_until_shutdown, shutdown_on_signals,
-};
-use super::scaler::{GrpcArgs, serve_grpc};
+use super::forecaster::ForecasterArgs;
+use super::scaler::GrpcArgs;
+use crate::backtest::report::default_target_per_pod;
 use crate::clock::Clock;
 use crate::collect::{ReplaySource, Source};
 use crate::config::{self, WorkloadFile};
-use crate::forecaster::Shared;
 use crate::history;
-use crate::scaler::Scaler;
-use crate::scaler::metrics::ScalerMetrics;
-use crate::scaler::source::Forecasts;
+use crate::service::{self, Together, async_runtime, bind, shutdown_on_signals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RunSource {
@@ -112,95 +107,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = args.grpc.settings(None, None)?;
     let tls = args.grpc.tls()?;
     let description = source.describe();
-    let count = workloads.len();
     let forecaster = f.build(workloads, source, clock)?;
+    let together = Together {
+        forecaster,
+        clock,
+        settings,
+        tls,
+        report_every: args.report_every,
+        source: description,
+    };
     tokio.block_on(async move {
         let http = bind("--listen", &args.forecaster.listen).await?;
         let grpc = bind("--grpc-listen", &args.grpc.grpc_listen).await?;
         let shutdown = shutdown_on_signals()?;
-        let shared = forecaster.shared();
-        let metrics = ScalerMetrics::register(shared.metrics.registry());
-        tracing::info!(
-            http = %http.local_addr()?,
-            grpc = %grpc.local_addr()?,
-            tls = tls.is_some(),
-            workloads = count,
-            source = %description,
-            "kedastral running: forecaster and scaler"
-        );
-        tracing::info!(
-            "try: curl 'http://{}/forecast/current?workload=NAME' (and /workloads, /metrics); \
-             KEDA's scalerAddress is {}",
-            http.local_addr()?,
-            grpc.local_addr()?
-        );
-        let scaler = Scaler::new(
-            Forecasts::Board(shared.clone()),
-            settings,
-            metrics,
-            clock,
-            shutdown.clone(),
-        );
-        let mut servers = tokio::task::JoinSet::new();
-        servers.spawn(serve_grpc(grpc, scaler.clone(), tls, shutdown.clone()));
-        let api = crate::api::serve(http, shared.clone(), shutdown.clone());
-        servers.spawn(async move { api.await.context("the HTTP server stopped") });
-        let mut background = vec![tokio::spawn(forecaster.run(shutdown.clone()))];
-        if !args.report_every.is_zero() {
-            background.push(tokio::spawn(report(
-                shared,
-                scaler,
-                args.report_every,
-                shutdown.clone(),
-            )));
-        }
-        serve_until_shutdown(
-            servers,
-            background,
+        service::together(
+            together,
+            http,
+            grpc,
             shutdown,
             args.forecaster.shutdown_timeout,
         )
         .await
     })
-}
-
-/// Logs, for every workload, what was seen, what is forecast and what the
-/// scaler would answer KEDA now: the replica decisions, as they happen.
-async fn report(
-    shared: std::sync::Arc<Shared>,
-    scaler: Scaler,
-    every: Duration,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    // The first report after a second: by then the first forecast is in.
-    let first = tokio::time::Instant::now() + Duration::from_secs(1);
-    let mut ticker = tokio::time::interval_at(first, every);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        let now = shared.clock.now();
-        for view in shared.board.all() {
-            let Some(snapshot) = &view.snapshot else {
-                continue;
-            };
-            let next = snapshot.values.first().copied().unwrap_or(f64::NAN);
-            let peak = snapshot.values.iter().copied().fold(f64::NAN, f64::max);
-            match scaler.decide_now(snapshot) {
-                Ok(d) => tracing::info!(
-                    workload = %view.config.name,
-                    at = %now.format("%Y-%m-%d %H:%M"),
-                    observed = snapshot.last_observed.unwrap_or(f64::NAN),
-                    forecast_next = format!("{next:.3}"),
-                    forecast_peak = format!("{peak:.3}"),
-                    replicas_for_keda = d.replicas,
-                    lead_minutes = snapshot.lead_time_seconds / 60,
-                    active = d.active,
-                    "decision"
-                ),
-                Err(e) => tracing::warn!(workload = %view.config.name, reason = %e, "no decision"),
-            }
-        }
-    }
 }

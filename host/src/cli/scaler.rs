@@ -2,25 +2,17 @@
 //! forecasts from a forecaster's HTTP API or from Redis.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use super::forecaster::{
-    RedisArgs, async_runtime, bind, serve_until_shutdown, shutdown_on_signals,
-};
+use super::forecaster::RedisArgs;
 use super::parse_duration;
-use crate::clock::Clock;
-use crate::scaler::metrics::ScalerMetrics;
-use crate::scaler::proto::external_scaler_server::ExternalScalerServer;
-use crate::scaler::source::{ForecastCache, Forecasts, Upstream, refresh};
-use crate::scaler::{Scaler, ScalerSettings};
+use crate::scaler::ScalerSettings;
+use crate::service::{self, ScalerPlan, async_runtime, bind, shutdown_on_signals};
+use crate::store::upstream::Upstream;
 
 /// The gRPC listener and how answers are read: shared by `scaler` and `run`.
 #[derive(Debug, Args)]
@@ -144,35 +136,6 @@ pub struct ScalerArgs {
     pub shutdown_timeout: Duration,
 }
 
-/// Serves the External Scaler and the gRPC health service on `listener`
-/// until `shutdown`.
-pub async fn serve_grpc(
-    listener: TcpListener,
-    scaler: Scaler,
-    tls: Option<ServerTlsConfig>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_serving::<ExternalScalerServer<Scaler>>().await;
-    // Keepalives find connections whose peer vanished (a KEDA pod lost with
-    // its node), so their streams end instead of lingering.
-    let mut server = Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .tcp_keepalive(Some(Duration::from_secs(60)));
-    if let Some(tls) = tls {
-        server = server
-            .tls_config(tls)
-            .context("--tls-cert / --tls-key / --tls-client-ca")?;
-    }
-    server
-        .add_service(health)
-        .add_service(scaler.into_service())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await
-        .context("the gRPC server stopped")
-}
-
 pub fn run(args: ScalerArgs) -> anyhow::Result<()> {
     let tokio = async_runtime()?;
     let _runtime = tokio.enter();
@@ -187,44 +150,16 @@ pub fn run(args: ScalerArgs) -> anyhow::Result<()> {
         }
         ScalerSource::Redis => Upstream::Redis(args.redis.store()?),
     };
+    let plan = ScalerPlan {
+        upstream,
+        refresh_every: args.refresh_interval,
+        settings,
+        tls,
+    };
     tokio.block_on(async move {
         let grpc = bind("--grpc-listen", &args.grpc.grpc_listen).await?;
         let http = bind("--listen", &args.listen).await?;
         let shutdown = shutdown_on_signals()?;
-        let registry = crate::telemetry::NamedRegistry::default();
-        let metrics = ScalerMetrics::register(&registry);
-        let cache = Arc::new(ForecastCache::default());
-        tracing::info!(
-            grpc = %grpc.local_addr()?,
-            http = %http.local_addr()?,
-            tls = tls.is_some(),
-            upstream = %upstream.describe(),
-            "scaler started"
-        );
-        let refresher = tokio::spawn(refresh(
-            upstream,
-            cache.clone(),
-            metrics.clone(),
-            args.refresh_interval,
-            shutdown.clone(),
-        ));
-        let router = crate::scaler::http_router(registry, cache.clone());
-        let scaler = Scaler::new(
-            Forecasts::Cache(cache),
-            settings,
-            metrics,
-            Clock::wall(),
-            shutdown.clone(),
-        );
-        let mut servers = tokio::task::JoinSet::new();
-        servers.spawn(serve_grpc(grpc, scaler, tls, shutdown.clone()));
-        let stop = shutdown.clone();
-        servers.spawn(async move {
-            axum::serve(http, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .context("the HTTP server stopped")
-        });
-        serve_until_shutdown(servers, vec![refresher], shutdown, args.shutdown_timeout).await
+        service::scaler(plan, grpc, http, shutdown, args.shutdown_timeout).await
     })
 }

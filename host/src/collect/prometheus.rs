@@ -179,6 +179,17 @@ pub enum CollectError {
 }
 
 impl CollectError {
+    /// Every label [`Self::metric_label`] gives.
+    pub const METRIC_LABELS: &'static [&'static str] = &[
+        "unreachable",
+        "timeout",
+        "http_status",
+        "query_error",
+        "several_series",
+        "malformed_answer",
+        "setup",
+    ];
+
     /// A bounded label for `kedastral_errors_total{reason}`.
     pub fn metric_label(&self) -> &'static str {
         match self {

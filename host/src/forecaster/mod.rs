@@ -3,8 +3,8 @@
 //!
 //! - [`Forecaster`] owns one [`runner`] per workload and runs each on its own
 //!   task, so a slow or failing workload never holds up another;
-//! - [`Board`] is what the HTTP API and metrics read: each workload's latest
-//!   snapshot and status;
+//! - the [`Board`] it writes is what the HTTP API, metrics and the scaler
+//!   read: each workload's latest snapshot and status;
 //! - [`window`] keeps a workload's history on its step grid;
 //! - [`pool`] shares a model between workloads (its code, never its state)
 //!   and runs its calls in the shared lane or on probation.
@@ -18,21 +18,21 @@ pub mod pool;
 pub mod runner;
 pub mod window;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::candidates::{CandidateError, Candidates};
 use crate::clock::Clock;
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
-use crate::live_error::ErrorSummary;
-use crate::model::{ModelLoadError, ModelRuntime, ModelSource};
+use crate::model::ModelRuntime;
 use crate::store::redis::RedisStore;
-use crate::store::{ModelRef, Snapshot};
+use crate::store::{Board, Status};
 use crate::telemetry::Metrics;
 
 use pool::ModelPool;
@@ -54,205 +54,19 @@ pub const LEASE_INTERVALS: u32 = 2;
 /// together do not all query Prometheus in the same instant.
 pub const COLLECT_SLOTS: usize = 32;
 
-/// The stage of a tick that failed: the `component` of a failure in the
-/// API, the logs and `kedastral_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Collect,
-    Model,
-    Capacity,
-    Store,
-}
-
-impl Stage {
-    /// The metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Collect => "collect",
-            Self::Model => "model",
-            Self::Capacity => "capacity",
-            Self::Store => "store",
-        }
-    }
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
-    }
-}
-
-/// What went wrong, for the API.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Failure {
-    pub component: Stage,
-    pub reason: &'static str,
-    pub message: String,
-    pub at: DateTime<Utc>,
-}
-
-/// One workload as the API and metrics see it.
-#[derive(Debug, Clone)]
-pub struct WorkloadView {
-    pub config: Arc<WorkloadConfig>,
-    pub model: ModelRef,
-    pub snapshot: Option<Arc<Snapshot>>,
-    /// The failures of the latest tick, if it had any.
-    pub last_error: Option<Failure>,
-    pub live_error: ErrorSummary,
-    /// This replica computes the workload (rather than following another's
-    /// snapshots from Redis).
-    pub computing: bool,
-    /// The latest tick that ended without a failure.
-    pub last_success: Option<DateTime<Utc>>,
-}
-
-impl WorkloadView {
-    /// Fresh: a snapshot whose origin is within `stale_after` of `now`.
-    pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
-        self.snapshot
-            .as_ref()
-            .is_some_and(|s| !s.is_stale(now, self.config.stale_after))
-    }
-}
-
-/// Every workload's latest state, shared between the runners (writers) and
-/// the API and scaler (readers).
-pub struct Board {
-    /// A std lock: held only to copy a view in or out, never across an await.
-    views: RwLock<BTreeMap<String, WorkloadView>>,
-    /// Bumped whenever a snapshot changes, so readers can wait for news.
-    changes: watch::Sender<u64>,
-}
-
-impl Default for Board {
-    fn default() -> Self {
-        Self {
-            views: RwLock::default(),
-            changes: watch::Sender::new(0),
-        }
-    }
-}
-
-impl Board {
-    /// The latest snapshot of `workload`.
-    pub fn snapshot(&self, workload: &str) -> Option<Arc<Snapshot>> {
-        self.views
-            .read()
-            .expect("board lock")
-            .get(workload)
-            .and_then(|v| v.snapshot.clone())
-    }
-
-    /// Every snapshot there is.
-    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
-        self.views
-            .read()
-            .expect("board lock")
-            .values()
-            .filter_map(|v| v.snapshot.clone())
-            .collect()
-    }
-
-    /// A receiver that sees a new value whenever a snapshot changes.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
-    }
-
-    pub fn get(&self, workload: &str) -> Option<WorkloadView> {
-        self.views
-            .read()
-            .expect("board lock")
-            .get(workload)
-            .cloned()
-    }
-
-    pub fn all(&self) -> Vec<WorkloadView> {
-        self.views
-            .read()
-            .expect("board lock")
-            .values()
-            .cloned()
-            .collect()
-    }
-
-    fn insert(&self, view: WorkloadView) {
-        self.views
-            .write()
-            .expect("board lock")
-            .insert(view.config.name.clone(), view);
-    }
-
-    fn update(&self, workload: &str, f: impl FnOnce(&mut WorkloadView)) {
-        let changed = match self.views.write().expect("board lock").get_mut(workload) {
-            Some(view) => {
-                let before = view.snapshot.clone();
-                f(view);
-                match (&before, &view.snapshot) {
-                    (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
-                    (None, None) => false,
-                    _ => true,
-                }
-            }
-            None => false,
-        };
-        if changed {
-            self.changes.send_modify(|n| *n += 1);
-        }
-    }
-
-    /// Sets the gauges that depend on the clock; called on every scrape.
-    pub fn refresh_clock_metrics(&self, metrics: &Metrics, now: DateTime<Utc>) {
-        for view in self.views.read().expect("board lock").values() {
-            let labels = [view.config.name.as_str(), view.model.name.as_str()];
-            match &view.snapshot {
-                Some(s) => {
-                    metrics
-                        .forecast_age_seconds
-                        .with_label_values(&labels)
-                        .set(s.age_seconds(now));
-                }
-                None => {
-                    let _ = metrics.forecast_age_seconds.remove_label_values(&labels);
-                }
-            }
-            metrics
-                .forecast_stale
-                .with_label_values(&labels)
-                .set(if view.is_fresh(now) { 0.0 } else { 1.0 });
-        }
-    }
-}
-
-/// What the API and the metrics endpoint share with the runners.
-pub struct Shared {
-    pub board: Board,
+/// What the runners share: where they publish, and what they count.
+pub(crate) struct Shared {
+    pub board: Arc<Board>,
     pub metrics: Metrics,
     pub clock: Clock,
 }
 
+/// A workload whose models cannot run as configured.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("workload `{workload}`: model `{model}`: {error}")]
-    Model {
-        workload: String,
-        model: String,
-        error: Box<ModelLoadError>,
-    },
-    #[error(
-        "workload `{workload}`: param `{param}`: model `{model}` has no such parameter (it takes: {known})"
-    )]
-    UnknownParam {
-        workload: String,
-        model: String,
-        param: String,
-        known: String,
-    },
-    #[error(
-        "workload `{workload}`: params are for one model; with model `auto` every candidate runs on its defaults"
-    )]
-    AutoParams { workload: String },
+#[error("workload `{workload}`: {error}")]
+pub struct StartError {
+    pub workload: String,
+    pub error: CandidateError,
 }
 
 /// Everything a forecaster runs on.
@@ -276,79 +90,44 @@ impl Forecaster {
     /// tick.
     pub fn new(runtime: &ModelRuntime, parts: ForecasterParts) -> Result<Self, StartError> {
         let shared = Arc::new(Shared {
-            board: Board::default(),
+            board: Arc::new(Board::default()),
             metrics: Metrics::new(),
             clock: parts.clock,
         });
         let slots = Arc::new(Semaphore::new(parts.model_slots.max(1)));
         let collect_slots = Arc::new(Semaphore::new(COLLECT_SLOTS));
+        // Each distinct model is loaded once and shared by its workloads.
         let mut pools: HashMap<String, Arc<ModelPool>> = HashMap::new();
         let mut runners = Vec::with_capacity(parts.workloads.len());
         for config in parts.workloads {
-            let sources = crate::model::source::candidates(&config.model);
-            if sources.len() > 1 && !config.params.is_empty() {
-                return Err(StartError::AutoParams {
-                    workload: config.name.clone(),
-                });
-            }
-            let mut candidates = Vec::with_capacity(sources.len());
-            for source in sources {
-                let key = match &source {
-                    ModelSource::Builtin(name) => (*name).to_owned(),
-                    ModelSource::File(_) => config.model.clone(),
-                };
-                let pool = match pools.get(&key) {
-                    Some(pool) => pool.clone(),
-                    None => {
-                        let loaded = runtime.load(&source).map_err(|error| StartError::Model {
-                            workload: config.name.clone(),
-                            model: key.clone(),
-                            error: Box::new(error),
-                        })?;
-                        let pool = Arc::new(ModelPool::new(loaded));
-                        pools.insert(key, pool.clone());
-                        pool
-                    }
-                };
-                candidates.push(pool);
-            }
-            let info = candidates[0].model().info();
-            for (key, _) in &config.params {
-                if !info.params.iter().any(|p| &p.name == key) {
-                    let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
-                    return Err(StartError::UnknownParam {
-                        workload: config.name.clone(),
-                        model: config.model.clone(),
-                        param: key.clone(),
-                        known: if known.is_empty() {
-                            "no parameters".into()
-                        } else {
-                            known.join(", ")
-                        },
-                    });
+            let candidates = Candidates::load(&config.model, &config.params, |key, source| {
+                match pools.get(key) {
+                    Some(pool) => Ok(pool.model().clone()),
+                    None => runtime.load(source),
                 }
-            }
-            let model = if candidates.len() > 1 {
-                ModelRef {
-                    name: crate::model::source::AUTO.to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                }
-            } else {
-                ModelRef {
-                    name: info.name.clone(),
-                    version: info.version.clone(),
-                }
-            };
+            })
+            .and_then(|c| c.check_params(&config.params).map(|()| c))
+            .map_err(|error| StartError {
+                workload: config.name.clone(),
+                error,
+            })?;
+            let model = candidates.model_ref();
+            let candidates: Vec<Arc<ModelPool>> = candidates
+                .members
+                .into_iter()
+                .map(|c| {
+                    pools
+                        .entry(c.key)
+                        .or_insert_with(|| Arc::new(ModelPool::new(c.model)))
+                        .clone()
+                })
+                .collect();
             let config = Arc::new(config);
-            shared.board.insert(WorkloadView {
-                config: config.clone(),
-                model: model.clone(),
-                snapshot: None,
-                last_error: None,
-                live_error: ErrorSummary::default(),
-                computing: parts.redis.is_none(),
-                last_success: None,
-            });
+            shared.board.register(Status::new(
+                config.clone(),
+                model.clone(),
+                parts.redis.is_none(),
+            ));
             runners.push(Runner::new(
                 config,
                 model,
@@ -365,8 +144,14 @@ impl Forecaster {
         Ok(Self { shared, runners })
     }
 
-    pub fn shared(&self) -> Arc<Shared> {
-        self.shared.clone()
+    /// Where the forecasts are published, for readers.
+    pub fn board(&self) -> Arc<Board> {
+        self.shared.board.clone()
+    }
+
+    /// The forecaster's metrics, which readers in the same process join.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics.clone()
     }
 
     /// Runs every workload until `shutdown` is cancelled, then gives up the

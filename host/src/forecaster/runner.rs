@@ -11,14 +11,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::pool::{Lane, ModelPool};
 use super::window::HistoryWindow;
-use super::{DEFAULT_LEVELS, Failure, LIVE_ERROR_WINDOW, Shared, Slots, Stage, lease_ttl};
+use super::{DEFAULT_LEVELS, LIVE_ERROR_WINDOW, Shared, Slots, lease_ttl};
 use crate::collect::Source;
+use crate::collect::prometheus::CollectError;
 use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
 use crate::model::{ForecastRequest, Guard, ModelCallError, Retry};
 use crate::shadow::{Selection, Shadow, ShadowConfig};
-use crate::store::redis::RedisStore;
-use crate::store::{Band, ModelRef, Snapshot};
+use crate::store::redis::{RedisStore, StoreError};
+use crate::store::{Band, Failure, ModelRef, Snapshot, Stage};
 use crate::telemetry::Metrics;
 
 /// What a workload keeps of its calls to its models: the shadow evaluation
@@ -51,6 +52,29 @@ impl Calls {
             guards,
         }
     }
+}
+
+/// Failure reasons of the runner's own, beside its errors' labels.
+const NO_DATA: &str = "no_data";
+const PANIC: &str = "panic";
+const PLAN: &str = "plan";
+
+/// Every (stage, reason) a tick can fail with: the label sets of
+/// `kedastral_errors_total`, each at 0 from start-up, so that a rate or an
+/// alert sees a workload's first failure.
+fn failure_labels() -> Vec<(Stage, &'static str)> {
+    let of = |stage: Stage, labels: &[&'static str]| {
+        labels.iter().map(move |&l| (stage, l)).collect::<Vec<_>>()
+    };
+    [
+        of(Stage::Collect, CollectError::METRIC_LABELS),
+        of(Stage::Collect, &[NO_DATA]),
+        of(Stage::Model, ModelCallError::METRIC_LABELS),
+        of(Stage::Model, &[PANIC]),
+        of(Stage::Capacity, &[PLAN]),
+        of(Stage::Store, StoreError::METRIC_LABELS),
+    ]
+    .concat()
 }
 
 /// Most new shadow origins each candidate forecasts per tick, so a warm
@@ -104,7 +128,7 @@ impl Runner {
         }
         levels.sort_by(f64::total_cmp);
         levels.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
-        Self {
+        let runner = Self {
             calls: Some(Calls::new(&config, &pools)),
             window: HistoryWindow::new(config.step_seconds(), config.window_points()),
             tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
@@ -122,6 +146,51 @@ impl Runner {
             failures: Vec::new(),
             failed_before: Vec::new(),
             idle: false,
+        };
+        runner.show_start();
+        runner
+    }
+
+    /// Every series of the workload that has a true value before its first
+    /// tick, so `/metrics` shows them from start-up: counters and histograms
+    /// at zero, no forecast yet (stale), no live comparisons, no candidate
+    /// served, bands not calibrated.
+    fn show_start(&self) {
+        let metrics = &self.shared.metrics;
+        let labels = self.labels();
+        for (stage, reason) in failure_labels() {
+            metrics
+                .errors_total
+                .with_label_values(&[labels[0], labels[1], stage.label(), reason]);
+        }
+        metrics.model_switches_total.with_label_values(&[labels[0]]);
+        for histogram in [
+            &metrics.collect_seconds,
+            &metrics.predict_seconds,
+            &metrics.capacity_seconds,
+            &metrics.tick_seconds,
+        ] {
+            histogram.with_label_values(&labels);
+        }
+        metrics.forecast_stale.with_label_values(&labels).set(1.0);
+        metrics
+            .lease_held
+            .with_label_values(&labels)
+            .set(if self.redis.is_none() { 1.0 } else { 0.0 });
+        metrics
+            .live_error_comparisons
+            .with_label_values(&labels)
+            .set(0.0);
+        metrics
+            .live_error_lead_seconds
+            .with_label_values(&labels)
+            .set(self.config.lead_time.as_secs_f64());
+        metrics.bands_calibrated.with_label_values(&labels).set(0.0);
+        for pool in &self.pools {
+            metrics
+                .candidate_served
+                .with_label_values(&[labels[0], pool.model().info().name.as_str()])
+                .set(0.0);
         }
     }
 
@@ -295,7 +364,7 @@ impl Runner {
         let desired = match planned {
             Ok(d) => d,
             Err(e) => {
-                self.fail(Stage::Capacity, "plan", e.to_string());
+                self.fail(Stage::Capacity, PLAN, e.to_string());
                 return;
             }
         };
@@ -379,7 +448,7 @@ impl Runner {
         if samples.is_empty() && self.window.is_empty() {
             self.fail(
                 Stage::Collect,
-                "no_data",
+                NO_DATA,
                 format!(
                     "the query returned no samples from {} to {}",
                     show_time(start),
@@ -397,7 +466,7 @@ impl Runner {
             // series that vanished when the workload scaled to zero does.
             self.fail(
                 Stage::Collect,
-                "no_data",
+                NO_DATA,
                 format!(
                     "no sample since {}; the query returns nothing for later times \
                      (append `or vector(0)` to keep a series when there is no load)",
@@ -492,7 +561,7 @@ impl Runner {
                 // Only a panic in the host's own code lands here; start
                 // the evaluation afresh.
                 self.calls = Some(Calls::new(&self.config, &self.pools));
-                self.fail(Stage::Model, "panic", e.to_string());
+                self.fail(Stage::Model, PANIC, e.to_string());
                 None
             }
         }
@@ -651,17 +720,18 @@ impl Runner {
         let snapshot = self.snapshot.clone();
         let last_error = self.failures.last().cloned();
         let idle = ok && self.idle;
-        self.shared.board.update(&self.config.name, |view| {
-            view.snapshot = snapshot;
-            view.live_error = summary;
-            view.computing = computing;
-            if !idle {
-                view.last_error = last_error;
-                if ok {
-                    view.last_success = Some(now);
+        self.shared
+            .board
+            .record(&self.config.name, snapshot, |status| {
+                status.live_error = summary;
+                status.computing = computing;
+                if !idle {
+                    status.last_error = last_error;
+                    if ok {
+                        status.last_success = Some(now);
+                    }
                 }
-            }
-        });
+            });
     }
 }
 

@@ -114,6 +114,21 @@ pub enum ModelCallError {
 }
 
 impl ModelCallError {
+    /// Every label [`Self::metric_label`] gives.
+    pub const METRIC_LABELS: &'static [&'static str] = &[
+        "model_invalid_input",
+        "model_insufficient_history",
+        "model_internal",
+        "trap",
+        "timeout",
+        "out_of_memory",
+        "invalid_output",
+        "invalid_request",
+        "instantiate",
+        "implausible",
+        "suspended",
+    ];
+
     /// A short, bounded label for metrics (`reason` in
     /// `kedastral_errors_total{component="model",reason=...}`).
     pub fn metric_label(&self) -> &'static str {

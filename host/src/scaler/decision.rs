@@ -51,6 +51,10 @@ pub enum Unavailable {
 }
 
 impl Unavailable {
+    /// Every label [`Self::metric_label`] gives.
+    pub const METRIC_LABELS: &'static [&'static str] =
+        &["missing", "stale", "horizon_passed", "empty"];
+
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Missing(_) => "missing",

@@ -3,7 +3,14 @@
 
 use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts};
 
+use super::decision::Unavailable;
+use crate::store::redis::StoreError;
+use crate::store::upstream::FetchError;
 use crate::telemetry::NamedRegistry;
+
+/// The timed External Scaler methods: the `method` label of the call times
+/// (a `StreamIsActive` stream lasts as long as KEDA keeps it open).
+pub const RPC_METHODS: [&str; 3] = ["IsActive", "GetMetricSpec", "GetMetrics"];
 
 /// gRPC answers are in-memory lookups: 10 µs to 1 s.
 const RPC_BUCKETS: &[f64] = &[
@@ -78,6 +85,17 @@ impl ScalerMetrics {
         registry.register(&fetch_errors);
         registry.register(&rpc_seconds);
         registry.register(&unavailable);
+        // Series with a true value before the first call, so `/metrics`
+        // shows them from start-up.
+        for reason in FetchError::METRIC_LABELS
+            .iter()
+            .chain(StoreError::METRIC_LABELS)
+        {
+            fetch_errors.with_label_values(&[reason]);
+        }
+        for method in RPC_METHODS {
+            rpc_seconds.with_label_values(&[method]);
+        }
         Self {
             replicas_returned,
             age_seen_seconds,
@@ -85,6 +103,14 @@ impl ScalerMetrics {
             fetch_errors,
             rpc_seconds,
             unavailable,
+        }
+    }
+
+    /// A workload's counters at 0, from the first time the scaler knows of
+    /// it, so that a rate or an alert sees its first unavailable answer.
+    pub fn show_workload(&self, workload: &str) {
+        for reason in Unavailable::METRIC_LABELS {
+            self.unavailable.with_label_values(&[workload, reason]);
         }
     }
 }

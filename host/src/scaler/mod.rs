@@ -1,7 +1,7 @@
 //! The KEDA External Scaler: gRPC answers from forecasts kept in memory.
 //!
 //! - [`decision`]: the rules (lead window, staleness, activation, hybrid);
-//! - [`source`]: where forecasts come from and how they are kept fresh;
+//! - [`source`]: keeping a board of forecasts fresh from elsewhere;
 //! - [`metrics`]: the scaler's Prometheus metrics;
 //! - this module: the `externalscaler.ExternalScaler` service itself.
 //!
@@ -35,7 +35,7 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::Clock;
 use crate::config::valid_workload_name;
-use crate::store::Snapshot;
+use crate::store::{Board, Snapshot};
 use decision::{Decision, Reading, Unavailable, decide};
 use metrics::ScalerMetrics;
 use proto::external_scaler_server::ExternalScaler;
@@ -43,7 +43,6 @@ use proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
     MetricValue, ScaledObjectRef,
 };
-use source::Forecasts;
 
 /// Process-wide defaults; trigger metadata overrides them per ScaledObject.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,7 +81,7 @@ pub mod keys {
 
 #[derive(Clone)]
 pub struct Scaler {
-    forecasts: Forecasts,
+    forecasts: Arc<Board>,
     settings: ScalerSettings,
     metrics: ScalerMetrics,
     clock: Clock,
@@ -101,7 +100,7 @@ struct Target {
 
 impl Scaler {
     pub fn new(
-        forecasts: Forecasts,
+        forecasts: Arc<Board>,
         settings: ScalerSettings,
         metrics: ScalerMetrics,
         clock: Clock,
@@ -205,7 +204,7 @@ impl Scaler {
         };
         let snapshot = self
             .forecasts
-            .get(&target.workload)
+            .snapshot(&target.workload)
             .ok_or_else(|| unavailable(Unavailable::Missing(target.workload.clone())))?;
         let reading = self.reading(&target, &snapshot);
         let decision = decide(&snapshot, self.clock.now(), &reading).map_err(unavailable)?;
@@ -366,10 +365,7 @@ impl ExternalScaler for Scaler {
 
 /// `/healthz`, `/readyz` (a fetch of forecasts has succeeded) and
 /// `/metrics` for a scaler on its own.
-pub fn http_router(
-    registry: crate::telemetry::NamedRegistry,
-    cache: Arc<source::ForecastCache>,
-) -> axum::Router {
+pub fn http_router(registry: crate::telemetry::NamedRegistry, cache: Arc<Board>) -> axum::Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     use axum::routing::get;

@@ -1,12 +1,19 @@
-//! Forecast snapshots and where they are kept.
+//! Where forecasts live.
 //!
 //! A [`Snapshot`] is one workload's latest forecast and the replicas it
-//! implies. Every forecaster keeps the snapshots it serves in memory
-//! ([`crate::forecaster`]); with `--storage=redis` they are also written to
-//! Redis ([`redis`]), one key per workload, as schema-versioned JSON, so
-//! several forecaster replicas (and the scaler) serve the same answers.
+//! implies. Every process keeps the snapshots it serves in memory, on a
+//! [`Board`] ([`board`]): the one thing the HTTP API and the scaler read.
+//! The forecaster writes the board of the workloads it runs; with
+//! `--storage=redis` it also writes them to Redis ([`redis`]), one key per
+//! workload, as schema-versioned JSON, so several forecaster replicas (and
+//! the scaler) serve the same answers. A scaler on its own fills its board
+//! from a forecaster's API or from Redis ([`upstream`]).
 
+pub mod board;
 pub mod redis;
+pub mod upstream;
+
+pub use board::{Board, Failure, Stage, Status, WorkloadView};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

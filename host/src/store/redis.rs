@@ -50,6 +50,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Every label [`Self::metric_label`] gives.
+    pub const METRIC_LABELS: &'static [&'static str] = &[
+        "address",
+        "timeout",
+        "unavailable",
+        "redis_error",
+        "schema",
+        "malformed_snapshot",
+    ];
+
     /// A bounded label for `kedastral_errors_total{reason}`.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -170,11 +180,6 @@ impl RedisStore {
         })
     }
 
-    /// A handle on the shared connection.
-    pub(crate) fn connection(&self) -> ConnectionManager {
-        self.connection.clone()
-    }
-
     /// This replica's lease token.
     pub fn replica(&self) -> &str {
         &self.replica
@@ -244,5 +249,45 @@ impl RedisStore {
             .invoke_async::<i64>(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Every snapshot in Redis, found by scanning `kedastral:snapshot:*`.
+    /// One that does not decode is skipped with a warning rather than
+    /// failing the others.
+    pub async fn all_snapshots(&self) -> Result<Vec<Snapshot>, StoreError> {
+        let mut c = self.connection.clone();
+        let mut keys: Vec<String> = Vec::new();
+        let pattern = format!("{}*", RedisStore::snapshot_key(""));
+        // A thousand keys per SCAN: a shared Redis with millions of other
+        // keys still takes few round trips.
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut c)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        // MGET in batches: one round trip per thousand workloads.
+        for batch in keys.chunks(1_000) {
+            let texts: Vec<Option<String>> = c.mget(batch).await?;
+            for (key, text) in batch.iter().zip(texts) {
+                let Some(text) = text else { continue };
+                match Snapshot::from_stored_json(&text) {
+                    Ok(s) => out.push(s),
+                    Err(e) => tracing::warn!(%key, error = %e, "skipping a snapshot"),
+                }
+            }
+        }
+        Ok(out)
     }
 }

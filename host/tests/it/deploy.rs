@@ -1,13 +1,60 @@
 //! What ships beside the binary agrees with it: the Grafana dashboard and
-//! the alerting rules ask only for metrics the code exports.
+//! the alerting rules ask only for metrics the code exports, and every one
+//! of them is on `/metrics` from start-up (counters at 0), before a tick.
 
 use std::collections::BTreeSet;
 
+use kedastral::clock::Clock;
+use kedastral::collect::{ReplaySource, Source};
+use kedastral::forecaster::{Forecaster, ForecasterParts};
 use kedastral::scaler::metrics::ScalerMetrics;
-use kedastral::telemetry::Metrics;
 use serde_json::Value;
 
 use crate::support;
+
+/// The workload of [`exposition_at_start`].
+const WORKLOAD: &str = "checkout";
+
+/// What `/metrics` of `kedastral run` says before its first tick: the
+/// forecaster's metrics and the scaler's, for one `auto` workload.
+fn exposition_at_start() -> String {
+    let text = format!(
+        "[[workload]]\nname = \"{WORKLOAD}\"\nprom-query = \"q\"\ntarget-per-pod = 1\nmodel = \"auto\"\n"
+    );
+    let workloads = kedastral::config::parse_file(&text).unwrap();
+    let forecaster = Forecaster::new(
+        &support::runtime(),
+        ForecasterParts {
+            workloads,
+            source: Source::Replay(ReplaySource::new("nasa", support::nasa_tail(100))),
+            redis: None,
+            model_slots: 1,
+            clock: Clock::wall(),
+        },
+    )
+    .unwrap();
+    let metrics = forecaster.metrics();
+    ScalerMetrics::register(metrics.registry()).show_workload(WORKLOAD);
+    metrics.encode()
+}
+
+/// Every family in an exposition, by its `# TYPE` line, with its type.
+fn families(exposition: &str) -> Vec<(String, String)> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
+        .collect()
+}
+
+/// The names exported from start-up.
+fn exported() -> BTreeSet<String> {
+    families(&exposition_at_start())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
 
 /// Every PromQL string in the dashboard: panel targets and template queries.
 fn queries(v: &Value, out: &mut Vec<String>) {
@@ -44,9 +91,7 @@ fn the_dashboard_uses_only_exported_metrics() {
     let path = support::workspace().join("deploy/grafana/kedastral.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let metrics = Metrics::new();
-    ScalerMetrics::register(metrics.registry());
-    let exported: BTreeSet<String> = metrics.registry().names().into_iter().collect();
+    let exported = exported();
 
     let mut all = Vec::new();
     queries(&dashboard, &mut all);
@@ -95,9 +140,7 @@ fn the_dashboard_uses_only_exported_metrics() {
 fn the_alerts_use_only_exported_metrics() {
     let path = support::workspace().join("deploy/prometheus/kedastral-alerts.yaml");
     let rules = std::fs::read_to_string(&path).unwrap();
-    let metrics = Metrics::new();
-    ScalerMetrics::register(metrics.registry());
-    let exported: BTreeSet<String> = metrics.registry().names().into_iter().collect();
+    let exported = exported();
     let used = metric_names(&rules);
     assert!(used.len() >= 7, "{used:?}");
     for name in used {
@@ -106,6 +149,101 @@ fn the_alerts_use_only_exported_metrics() {
             "an alert uses `{name}`, which Kedastral does not export"
         );
     }
+}
+
+/// Every counter the dashboard or the alerts use has a series at 0 for the
+/// workload from start-up, so a rate or an alert sees the first increment;
+/// every histogram has its series too; and every metric registered is
+/// there, at least by its `HELP` and `TYPE` lines.
+#[test]
+fn every_metric_is_on_the_first_scrape_and_counters_start_at_zero() {
+    let exposition = exposition_at_start();
+    let kinds = families(&exposition);
+    let metrics = kedastral::telemetry::Metrics::new();
+    ScalerMetrics::register(metrics.registry());
+    for name in metrics.registry().names() {
+        assert!(
+            kinds.iter().any(|(n, _)| *n == name),
+            "`{name}` is not on the first scrape"
+        );
+    }
+    let dashboard =
+        std::fs::read_to_string(support::workspace().join("deploy/grafana/kedastral.json"))
+            .unwrap();
+    let rules = std::fs::read_to_string(
+        support::workspace().join("deploy/prometheus/kedastral-alerts.yaml"),
+    )
+    .unwrap();
+    let used: BTreeSet<String> = metric_names(&dashboard)
+        .into_iter()
+        .chain(metric_names(&rules))
+        .collect();
+    let samples = |name: &str| -> Vec<&str> {
+        exposition
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .collect()
+    };
+    let mut counters = 0;
+    for (name, kind) in &kinds {
+        if kind == "counter" && used.contains(name) {
+            counters += 1;
+            let lines = samples(name);
+            assert!(
+                !lines.is_empty(),
+                "counter `{name}` has no series at start-up"
+            );
+            for line in lines {
+                assert!(line.ends_with(" 0"), "{line}");
+            }
+        }
+    }
+    assert!(counters >= 4, "{kinds:?}");
+    // Every reason a tick can fail with, for the workload's model.
+    let errors = samples("kedastral_errors_total");
+    for (component, reason) in [
+        ("collect", "unreachable"),
+        ("collect", "no_data"),
+        ("model", "timeout"),
+        ("model", "suspended"),
+        ("capacity", "plan"),
+        ("store", "unavailable"),
+    ] {
+        let wanted = format!(
+            "component=\"{component}\",model=\"auto\",reason=\"{reason}\",workload=\"{WORKLOAD}\""
+        );
+        assert!(
+            errors.iter().any(|l| l.contains(&wanted)),
+            "no {wanted} in {errors:#?}"
+        );
+    }
+    for reason in ["missing", "stale", "horizon_passed", "empty"] {
+        let wanted = format!(
+            "kedastral_scaler_unavailable_total{{reason=\"{reason}\",workload=\"{WORKLOAD}\"}} 0"
+        );
+        assert!(exposition.contains(&wanted), "no {wanted}");
+    }
+    // Histograms' series exist with no observations yet.
+    for name in [
+        "kedastral_model_predict_seconds",
+        "kedastral_adapter_collect_seconds",
+        "kedastral_scaler_grpc_request_duration_seconds",
+    ] {
+        assert!(
+            !samples(&format!("{name}_count")).is_empty(),
+            "{name} has no series"
+        );
+    }
+    // Missing forecasts are stale until the first one.
+    assert!(
+        exposition.contains(&format!(
+            "kedastral_forecast_stale{{model=\"auto\",workload=\"{WORKLOAD}\"}} 1"
+        )),
+        "{exposition}"
+    );
 }
 
 #[test]

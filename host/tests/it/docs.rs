@@ -18,7 +18,7 @@ fn reference() -> String {
         "# Configuration reference\n\n\
          Every flag of every `kedastral` command, with the environment variable that sets it and its\n\
          default. Flags override environment variables; a workload in a `--config` file takes the\n\
-         same settings as keys (see the README's \"Workloads\" table). This file is generated from\n\
+         same settings as keys (see [Workloads](operators.md#workloads)). This file is generated from\n\
          the command line's definition and checked against it by the tests\n\
          (`KEDASTRAL_WRITE_DOCS=1 cargo test -p kedastral --test it docs::` rewrites it).\n",
     );

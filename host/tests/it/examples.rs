@@ -64,7 +64,7 @@ fn the_rust_example_builds_and_forecasts() {
     check_forecast(&wasm, 12, &["level=0.9"]);
 }
 
-/// componentize-py, from PyPI (`.ci/run` installs it).
+/// componentize-py, from PyPI (`scripts/test` installs it).
 fn componentize_py() -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -72,7 +72,9 @@ fn componentize_py() -> PathBuf {
             .find(|p| p.is_file())
     });
     found.unwrap_or_else(|| {
-        panic!("componentize-py is not installed: pip install componentize-py==0.25.1")
+        panic!(
+            "componentize-py is not installed: run scripts/test, which installs it in target/venv"
+        )
     })
 }
 

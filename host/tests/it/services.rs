@@ -23,7 +23,7 @@ fn require(program: &str) -> PathBuf {
             .find(|p| p.is_file())
     });
     found.unwrap_or_else(|| {
-        panic!("`{program}` is not installed; .ci/run installs it (apt-get install prometheus redis-server)")
+        panic!("`{program}` is not installed; scripts/test installs it (apt-get install prometheus redis-server openssl)")
     })
 }
 
@@ -598,7 +598,7 @@ fn python_stubs() -> &'static Path {
             .expect("python3");
         assert!(
             status.success(),
-            "generating Python stubs failed: pip install grpcio grpcio-tools (.ci/run does)"
+            "generating Python stubs failed: scripts/test installs grpcio and grpcio-tools in target/venv"
         );
         out
     })

@@ -22,6 +22,8 @@
 //!   under-provisioned when its actual load needs more pods than it got;
 //!   over-provisioned pod-steps add up the pods beyond what was needed.
 
+pub mod report;
+
 use kedastral_model_sdk::{Forecast, ForecastRequest, Series};
 use serde::Serialize;
 

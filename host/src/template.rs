@@ -16,32 +16,26 @@ pub enum Language {
 
 /// The interface every model implements, written into each project so it
 /// builds without this repository.
-const WIT: &str = include_str!("../../../wit/forecast-0.1.0/forecast.wit");
+const WIT: &str = include_str!("../../wit/forecast-0.1.0/forecast.wit");
 
 const RUST: &[(&str, &str)] = &[
     (
         "Cargo.toml",
-        include_str!("../../templates/model-rust/Cargo.toml"),
+        include_str!("../templates/model-rust/Cargo.toml"),
     ),
-    (
-        "src/lib.rs",
-        include_str!("../../templates/model-rust/lib.rs"),
-    ),
+    ("src/lib.rs", include_str!("../templates/model-rust/lib.rs")),
     (
         "README.md",
-        include_str!("../../templates/model-rust/README.md"),
+        include_str!("../templates/model-rust/README.md"),
     ),
     (".gitignore", "/target\n"),
 ];
 
 const PYTHON: &[(&str, &str)] = &[
-    (
-        "app.py",
-        include_str!("../../templates/model-python/app.py"),
-    ),
+    ("app.py", include_str!("../templates/model-python/app.py")),
     (
         "README.md",
-        include_str!("../../templates/model-python/README.md"),
+        include_str!("../templates/model-python/README.md"),
     ),
     (".gitignore", "*.wasm\n__pycache__/\n"),
 ];

@@ -1,0 +1,206 @@
+//! The models a forecast comes from: the one a `--model` flag or a
+//! workload's `model` names, or for `auto` every built-in, judged in
+//! shadow with the best one served.
+//!
+//! `forecast`, `backtest` and the forecaster build their candidates here, so
+//! all three load models and refuse params for `auto` alike. [`Offline`] runs the shadow evaluation
+//! and the served forecast for the commands that replay a history, as the
+//! forecaster does each tick.
+
+use chrono::Utc;
+
+use crate::backtest::OriginFailure;
+use crate::model::source::{AUTO, candidates as sources};
+use crate::model::{
+    Forecast, ForecastRequest, Guard, LoadedModel, ModelInfo, ModelLoadError, ModelSource, Retry,
+};
+use crate::shadow::{Shadow, ShadowConfig};
+use crate::store::ModelRef;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CandidateError {
+    #[error("model `{model}`: {error}")]
+    Load {
+        model: String,
+        error: Box<ModelLoadError>,
+    },
+    #[error("param `{param}`: model `{model}` has no such parameter (it takes: {known})")]
+    UnknownParam {
+        model: String,
+        param: String,
+        known: String,
+    },
+    #[error("params are for one model; with model `auto` every candidate runs on its defaults")]
+    AutoParams,
+}
+
+/// One model a forecast may come from.
+#[derive(Clone)]
+pub struct Candidate {
+    /// What loads it: a built-in's name, or the path as given. Workloads
+    /// naming the same key share one compiled model.
+    pub key: String,
+    pub model: LoadedModel,
+}
+
+/// What a model name runs.
+pub struct Candidates {
+    /// The name and version forecasts are published under: the model's
+    /// own, or for `auto` the host's.
+    pub info: ModelInfo,
+    pub members: Vec<Candidate>,
+}
+
+impl Candidates {
+    /// The candidates `model` names with `params`, each loaded by `load`
+    /// (which may hand back a model it loaded before).
+    pub fn load(
+        model: &str,
+        params: &[(String, String)],
+        mut load: impl FnMut(&str, &ModelSource) -> Result<LoadedModel, ModelLoadError>,
+    ) -> Result<Self, CandidateError> {
+        let sources = sources(model);
+        if sources.len() > 1 && !params.is_empty() {
+            return Err(CandidateError::AutoParams);
+        }
+        let mut members = Vec::with_capacity(sources.len());
+        for source in &sources {
+            let key = match source {
+                ModelSource::Builtin(name) => (*name).to_owned(),
+                ModelSource::File(_) => model.to_owned(),
+            };
+            let loaded = load(&key, source).map_err(|error| CandidateError::Load {
+                model: key.clone(),
+                error: Box::new(error),
+            })?;
+            members.push(Candidate { key, model: loaded });
+        }
+        let info = if let [only] = &members[..] {
+            only.model.info().clone()
+        } else {
+            let names: Vec<&str> = members
+                .iter()
+                .map(|m| m.model.info().name.as_str())
+                .collect();
+            ModelInfo::new(
+                AUTO,
+                env!("CARGO_PKG_VERSION"),
+                &format!(
+                    "serves whichever of {} or their mean forecast best lately",
+                    names.join(", ")
+                ),
+                members
+                    .iter()
+                    .map(|m| m.model.info().min_history)
+                    .min()
+                    .unwrap_or(1),
+            )
+        };
+        Ok(Self { info, members })
+    }
+
+    /// Refuses a param the model does not declare, before any call: what
+    /// the forecaster checks at start-up, so a typo stops it rather than
+    /// failing every tick. (The offline commands leave it to the model,
+    /// whose own message says the same.)
+    pub fn check_params(&self, params: &[(String, String)]) -> Result<(), CandidateError> {
+        let [only] = &self.members[..] else {
+            return Ok(());
+        };
+        let info = only.model.info();
+        let Some((param, _)) = params
+            .iter()
+            .find(|(key, _)| !info.params.iter().any(|p| &p.name == key))
+        else {
+            return Ok(());
+        };
+        let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
+        Err(CandidateError::UnknownParam {
+            model: only.key.clone(),
+            param: param.clone(),
+            known: if known.is_empty() {
+                "no parameters".into()
+            } else {
+                known.join(", ")
+            },
+        })
+    }
+
+    /// The name and version forecasts are published under.
+    pub fn model_ref(&self) -> ModelRef {
+        ModelRef {
+            name: self.info.name.clone(),
+            version: self.info.version.clone(),
+        }
+    }
+
+    /// A shadow evaluation of these candidates.
+    pub fn shadow(&self, config: ShadowConfig) -> Shadow {
+        let names = self
+            .members
+            .iter()
+            .map(|m| m.model.info().name.clone())
+            .collect();
+        Shadow::new(names, config)
+    }
+
+    /// A breaker and plausibility check per candidate.
+    pub fn guards(&self, retry: Retry, max_forecast_ratio: f64) -> Vec<Guard> {
+        self.members
+            .iter()
+            .map(|m| Guard::new(m.model.label(), retry, max_forecast_ratio))
+            .collect()
+    }
+
+    /// For a command that replays a history: the shadow evaluation over
+    /// `config` and the served forecast, through `guards` (which may
+    /// outlive it, so a folder's traces share them).
+    pub fn offline<'a>(&'a self, config: ShadowConfig, guards: &'a mut [Guard]) -> Offline<'a> {
+        Offline {
+            shadow: self.shadow(config),
+            candidates: self,
+            guards,
+        }
+    }
+}
+
+/// The shadow evaluation and the served forecast, as the forecaster runs
+/// them, for a command that replays a history.
+pub struct Offline<'a> {
+    pub shadow: Shadow,
+    candidates: &'a Candidates,
+    guards: &'a mut [Guard],
+}
+
+impl Offline<'_> {
+    /// Forecasts `request`. A fault trips the candidate's guard; with
+    /// [`Retry::Never`] it is left out for the rest of the run, and once
+    /// every candidate is left out the run stops.
+    pub fn forecast(&mut self, request: &ForecastRequest) -> Result<Forecast, OriginFailure> {
+        let now = Utc::now();
+        let members = &self.candidates.members;
+        let guards = &mut *self.guards;
+        let tripped_before: Vec<bool> = guards.iter().map(Guard::tripped).collect();
+        let answer = self.shadow.forecast(request, None, &mut |i, r| {
+            guards[i].call(now, r, |r| members[i].model.forecast(r))
+        });
+        for (i, guard) in guards.iter().enumerate() {
+            if let Some(fault) = guard.suspended(now)
+                && !tripped_before[i]
+                && members.len() > 1
+            {
+                tracing::warn!(candidate = %members[i].model.info().name, error = %fault,
+                    "candidate left out for the rest of the run after a fault");
+            }
+        }
+        answer.map_err(|e| {
+            // Once every candidate is held back, no later origin can be
+            // forecast: stop with the fault that did it.
+            if guards.iter().all(Guard::tripped) {
+                OriginFailure::Stop(e.to_string())
+            } else {
+                OriginFailure::Skip(e.to_string())
+            }
+        })
+    }
+}
