@@ -13,8 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kedastral="${KEDASTRAL:-target/debug/kedastral}"
 [ -x "$kedastral" ] || cargo build -q -p kedastral
+# Python tools come from the virtual environment scripts/test makes, never
+# from installs into the system Python.
+if [ -x target/venv/bin/python ]; then
+    export PATH="$PWD/target/venv/bin:$PATH"
+fi
 if ! python3 -c "import kubernetes_validate, yaml, jsonschema" 2>/dev/null; then
-    python3 -m pip install --quiet kubernetes-validate
+    echo "error: the deploy checks need kubernetes-validate: run scripts/test --setup-only," >&2
+    echo "which installs it into target/venv, then deploy/check.sh again" >&2
+    exit 1
 fi
 helm=$(deploy/tools/helm.sh)
 tmp=$(mktemp -d)
