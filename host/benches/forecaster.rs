@@ -86,7 +86,7 @@ fn tick(c: &mut Criterion) {
         ForecasterParts {
             workloads: workloads(),
             source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
-            redis: None,
+            shared: None,
             model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             clock: Clock::wall(),
         },

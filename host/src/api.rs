@@ -173,7 +173,7 @@ async fn forecasts(State(shared): State<Arc<ApiState>>) -> Response {
 async fn workloads(State(shared): State<Arc<ApiState>>) -> Response {
     let now = shared.clock.now();
     let views = shared.board.views();
-    let briefs: Vec<WorkloadBrief> = views
+    let briefs: Vec<WorkloadBrief<'_>> = views
         .iter()
         .map(|v| WorkloadBrief {
             workload: &v.config().name,

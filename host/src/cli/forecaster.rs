@@ -1,6 +1,7 @@
 //! `kedastral forecaster`: the forecasting service, its flags and start-up.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -13,6 +14,7 @@ use crate::collect::{PrometheusClient, PrometheusConfig, Source};
 use crate::config::{self, WorkloadConfig, WorkloadFile};
 use crate::forecaster::{Forecaster, ForecasterParts};
 use crate::service::{self, async_runtime, bind, shutdown_on_signals};
+use crate::store::lease::LeaseStore;
 use crate::store::redis::{RedisConfig, RedisStore};
 
 #[derive(Debug, Args)]
@@ -428,7 +430,7 @@ impl ForecasterArgs {
             ForecasterParts {
                 workloads,
                 source,
-                redis,
+                shared: redis.map(|r| Arc::new(r) as Arc<dyn LeaseStore>),
                 model_slots: slots,
                 clock,
             },

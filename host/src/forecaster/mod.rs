@@ -14,9 +14,9 @@
 //! Redis cannot be reached, every replica computes its workloads itself and
 //! serves from memory: duplicated work, but forecasts never stop.
 
-pub mod pool;
-pub mod runner;
-pub mod window;
+pub(crate) mod pool;
+pub(crate) mod runner;
+pub(crate) mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
 use crate::model::ModelRuntime;
-use crate::store::redis::RedisStore;
+use crate::store::lease::LeaseStore;
 use crate::store::{Board, Status};
 use crate::telemetry::Metrics;
 
@@ -73,7 +73,9 @@ pub struct StartError {
 pub struct ForecasterParts {
     pub workloads: Vec<WorkloadConfig>,
     pub source: Source,
-    pub redis: Option<RedisStore>,
+    /// Where replicas share leases and snapshots (Redis); `None` for a
+    /// forecaster on its own.
+    pub shared: Option<Arc<dyn LeaseStore>>,
     /// Model calls that may run at once (the cores to give them).
     pub model_slots: usize,
     pub clock: Clock,
@@ -126,14 +128,14 @@ impl Forecaster {
             shared.board.register(Status::new(
                 config.clone(),
                 model.clone(),
-                parts.redis.is_none(),
+                parts.shared.is_none(),
             ));
             runners.push(Runner::new(
                 config,
                 model,
                 candidates,
                 parts.source.clone(),
-                parts.redis.clone(),
+                parts.shared.clone(),
                 Slots {
                     model: slots.clone(),
                     collect: collect_slots.clone(),

@@ -18,7 +18,8 @@ use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
 use crate::model::{ForecastRequest, Guard, ModelCallError, Retry};
 use crate::shadow::{Selection, Shadow, ShadowConfig};
-use crate::store::redis::{RedisStore, StoreError};
+use crate::store::lease::LeaseStore;
+use crate::store::redis::StoreError;
 use crate::store::{Band, Failure, ModelRef, Snapshot, Stage};
 use crate::telemetry::Metrics;
 
@@ -91,7 +92,7 @@ pub struct Runner {
     /// `None` while a forecast runs with it off the async threads.
     calls: Option<Calls>,
     source: Source,
-    redis: Option<RedisStore>,
+    leases: Option<Arc<dyn LeaseStore>>,
     slots: Slots,
     shared: Arc<Shared>,
     window: HistoryWindow,
@@ -118,7 +119,7 @@ impl Runner {
         model: ModelRef,
         pools: Vec<Arc<ModelPool>>,
         source: Source,
-        redis: Option<RedisStore>,
+        leases: Option<Arc<dyn LeaseStore>>,
         slots: Slots,
         shared: Arc<Shared>,
     ) -> Self {
@@ -136,7 +137,7 @@ impl Runner {
             model,
             pools,
             source,
-            redis,
+            leases,
             slots,
             shared,
             levels,
@@ -176,7 +177,7 @@ impl Runner {
         metrics
             .lease_held
             .with_label_values(&labels)
-            .set(if self.redis.is_none() { 1.0 } else { 0.0 });
+            .set(if self.leases.is_none() { 1.0 } else { 0.0 });
         metrics
             .live_error_comparisons
             .with_label_values(&labels)
@@ -239,8 +240,8 @@ impl Runner {
         }
         // Given up even if the last renewal looked failed: Redis checks
         // that this replica is the holder.
-        if let Some(redis) = &self.redis
-            && let Err(e) = redis.release_lease(&self.config.name).await
+        if let Some(store) = &self.leases
+            && let Err(e) = store.release_lease(&self.config.name).await
         {
             tracing::warn!(workload = %self.config.name, error = %e, "could not release the lease");
         }
@@ -270,7 +271,7 @@ impl Runner {
     /// up, so a replica that can reach the data takes the workload over
     /// instead of everyone serving a stale forecast.
     async fn give_up_if_failing(&mut self, now: DateTime<Utc>) {
-        let Some(redis) = &self.redis else { return };
+        let Some(store) = &self.leases else { return };
         let computed = !self
             .failures
             .iter()
@@ -283,7 +284,7 @@ impl Runner {
         if computed || fresh || !self.holds_lease {
             return;
         }
-        match redis.release_lease(&self.config.name).await {
+        match store.release_lease(&self.config.name).await {
             Ok(()) => {
                 tracing::warn!(workload = %self.config.name, "cannot compute a fresh forecast; lease given up for another replica");
                 self.holds_lease = false;
@@ -294,10 +295,10 @@ impl Runner {
 
     /// Whether this replica computes the workload this tick.
     async fn take_lease(&mut self) -> bool {
-        let Some(redis) = self.redis.clone() else {
+        let Some(store) = self.leases.clone() else {
             return true;
         };
-        match redis
+        match store
             .acquire_lease(&self.config.name, lease_ttl(&self.config))
             .await
         {
@@ -305,7 +306,7 @@ impl Runner {
                 if held != self.holds_lease {
                     tracing::info!(
                         workload = %self.config.name,
-                        replica = redis.replica(),
+                        replica = store.replica(),
                         held,
                         "lease {}",
                         if held { "taken" } else { "held by another replica" }
@@ -326,8 +327,8 @@ impl Runner {
 
     /// Serves what the lease holder wrote.
     async fn follow(&mut self) {
-        let Some(redis) = &self.redis else { return };
-        match redis.get(&self.config.name).await {
+        let Some(store) = &self.leases else { return };
+        match store.get(&self.config.name).await {
             Ok(Some(snapshot)) => {
                 let newer = self
                     .snapshot
@@ -398,7 +399,7 @@ impl Runner {
         };
         self.tracker
             .record_forecast(origin, snapshot.step_seconds, &snapshot.values);
-        self.unsaved = self.redis.is_some();
+        self.unsaved = self.leases.is_some();
         self.publish(Arc::new(snapshot));
     }
 
@@ -599,7 +600,7 @@ impl Runner {
         if !self.unsaved {
             return;
         }
-        let (Some(redis), Some(snapshot)) = (&self.redis, &self.snapshot) else {
+        let (Some(redis), Some(snapshot)) = (&self.leases, &self.snapshot) else {
             return;
         };
         match redis.put(snapshot).await {

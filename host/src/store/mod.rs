@@ -10,6 +10,7 @@
 //! from a forecaster's API or from Redis ([`upstream`]).
 
 pub mod board;
+pub mod lease;
 pub mod redis;
 pub mod upstream;
 

@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support;
+use crate::support::RunWithin;
 
 fn kedastral(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kedastral"))
         .args(args)
         .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
-        .output()
+        .run_within(std::time::Duration::from_secs(120))
         .expect("running kedastral")
 }
 
@@ -406,30 +407,52 @@ fn kedastral_run_logs_decisions_within_seconds() {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
 
-    let port = |l: std::net::TcpListener| l.local_addr().unwrap().port();
-    let http = port(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
-    let grpc = port(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    // Port 0: the process binds free ports itself.
     let mut child = Command::new(env!("CARGO_BIN_EXE_kedastral"))
-        .args(["run", "--listen", &format!("127.0.0.1:{http}")])
-        .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ])
         .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Lines arrive through a channel, so every wait has a limit.
+    let (send, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let started = Instant::now();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let decision = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("decision") && l.contains("replicas_for_keda="));
+    let limit = Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let decision = loop {
+        let left = limit.saturating_sub(started.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains("decision") && l.contains("replicas_for_keda=") => break Some(l),
+            Ok(l) => seen.push(l),
+            Err(_) => break None,
+        }
+    };
     let elapsed = started.elapsed();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut rest = Vec::new();
+    while let Ok(l) = lines.recv_timeout(Duration::from_secs(30)) {
+        rest.push(l);
+    }
     let status = child.wait().unwrap();
-    let decision = decision.expect("a decision line");
+    let decision =
+        decision.unwrap_or_else(|| panic!("no decision line within {limit:?}: {seen:?}"));
     assert!(decision.contains("workload=nasa"), "{decision}");
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
     assert!(status.success(), "{status}: {rest:?}");

@@ -27,7 +27,7 @@ fn exposition_at_start() -> String {
         ForecasterParts {
             workloads,
             source: Source::Replay(ReplaySource::new("nasa", support::nasa_tail(100))),
-            redis: None,
+            shared: None,
             model_slots: 1,
             clock: Clock::wall(),
         },

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support;
+use crate::support::RunWithin;
 
 fn kedastral(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kedastral"))
         .args(args)
         .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
-        .output()
+        .run_within(std::time::Duration::from_secs(600))
         .expect("running kedastral");
     assert!(
         out.status.success(),
@@ -24,7 +25,7 @@ fn refused(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kedastral"))
         .args(args)
         .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())
-        .output()
+        .run_within(std::time::Duration::from_secs(600))
         .expect("running kedastral");
     assert!(!out.status.success(), "kedastral {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -95,8 +96,9 @@ fn the_python_example_builds_and_forecasts() {
         ])
         .args(["-p", "examples/models/python-holt", "app", "-o"])
         .arg(&wasm)
-        .status()
-        .unwrap();
+        .run_within(std::time::Duration::from_secs(600))
+        .unwrap()
+        .status;
     assert!(status.success(), "componentize-py failed");
     let info = kedastral(&[
         "model",
@@ -151,8 +153,9 @@ fn model_new_starts_projects_that_build_and_forecast() {
             "-o",
         ])
         .arg("py_model.wasm")
-        .status()
-        .unwrap();
+        .run_within(std::time::Duration::from_secs(600))
+        .unwrap()
+        .status;
     assert!(status.success(), "the Python template did not build");
     check_forecast(&python.join("py_model.wasm"), 12, &["window=600"]);
 
@@ -168,7 +171,7 @@ fn model_new_starts_projects_that_build_and_forecast() {
         .env_remove("RUSTC_WRAPPER")
         .env_remove("CARGO_BUILD_RUSTC_WRAPPER")
         .env_remove("CARGO_TARGET_DIR")
-        .output()
+        .run_within(std::time::Duration::from_secs(600))
         .unwrap();
     assert!(
         out.status.success(),

@@ -421,7 +421,8 @@ async fn replicas_on_one_redis_split_the_work_and_take_over_from_a_dead_holder()
                 r#"kedastral_adapter_collect_seconds_count{{model="baseline",workload="{workload}"}}"#
             ))
             .await;
-        assert_eq!(collects, None, "the follower collected {workload}");
+        // Its series is there from start-up, at 0.
+        assert_eq!(collects, Some(0.0), "the follower collected {workload}");
     }
 
     // Kill the holder of `alpha` without letting it release its lease: the
@@ -525,19 +526,25 @@ async fn prometheus_behind_a_path_prefix_tls_and_basic_auth() {
 
     // A wrong password is Prometheus's 401, shown as such.
     let bad = secured("wrong").await;
-    let current = bad.url("/forecast/current?workload=nasa");
-    let (status, body) = eventually("the refusal", Duration::from_secs(10), || async {
-        get(&current).await.filter(|(_, b)| b["error"].is_string())
+    // Waits for the failure itself: before the first tick ends, the
+    // workload has no forecast and no error either.
+    let (_, list) = eventually("the refusal", Duration::from_secs(10), || async {
+        get(&bad.url("/workloads"))
+            .await
+            .filter(|(_, b)| b["workloads"][0]["lastError"].is_object())
     })
     .await;
-    assert_eq!(status, 503, "{body}");
-    let (_, list) = get(&bad.url("/workloads")).await.unwrap();
     let error = &list["workloads"][0]["lastError"];
     assert_eq!(error["reason"], "http_status", "{list}");
     assert!(
         error["message"].as_str().unwrap().contains("401"),
         "{error}"
     );
+    let (status, body) = get(&bad.url("/forecast/current?workload=nasa"))
+        .await
+        .unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("401"), "{body}");
 
     // Without the CA, the certificate is not trusted.
     let untrusted =

@@ -9,6 +9,7 @@ mod docs;
 mod examples;
 mod forecaster;
 mod hostile;
+mod leases;
 mod scaler;
 mod services;
 mod support;

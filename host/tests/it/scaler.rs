@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::services::{
-    ClientTls, Kedastral, Prometheus, Redis, WebSecurity, eventually, free_port, get, keda,
+    ClientTls, Kedastral, Prometheus, Redis, WebSecurity, eventually, get, keda,
 };
 
 /// The replicas the capacity plan implies for a lead window at `now`,
@@ -40,7 +40,7 @@ fn code(answer: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kedastral_run_answers_keda_from_the_bundled_replay() {
-    let run = Kedastral::start_on("run", free_port(), &["--replay-speed", "1"]).await;
+    let run = Kedastral::start_on("run", 0, &["--replay-speed", "1"]).await;
     let forecast = run.forecast("nasa").await;
     let answers = keda(
         run.grpc_port,
@@ -95,7 +95,7 @@ async fn kedastral_run_answers_keda_from_the_bundled_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_workloads_and_bad_metadata_are_told_apart() {
-    let run = Kedastral::start_on("run", free_port(), &["--replay-speed", "1"]).await;
+    let run = Kedastral::start_on("run", 0, &["--replay-speed", "1"]).await;
     run.forecast("nasa").await;
     let tls = ClientTls::default();
     let unknown = keda(
@@ -150,7 +150,7 @@ async fn tls_and_mutual_tls_on_the_grpc_listener() {
 
     let tls_only = Kedastral::start_on(
         "run",
-        free_port(),
+        0,
         &[
             "--replay-speed",
             "1",
@@ -181,7 +181,7 @@ async fn tls_and_mutual_tls_on_the_grpc_listener() {
 
     let mutual = Kedastral::start_on(
         "run",
-        free_port(),
+        0,
         &[
             "--replay-speed",
             "1",
@@ -218,7 +218,6 @@ async fn tls_and_mutual_tls_on_the_grpc_listener() {
 async fn prometheus_to_forecaster_to_scaler_end_to_end() {
     let mut prometheus = Prometheus::with_trace(5_000).await;
     let url = prometheus.url();
-    let forecaster_port = free_port();
     let forecaster_args = [
         "--workload",
         "nasa",
@@ -243,12 +242,15 @@ async fn prometheus_to_forecaster_to_scaler_end_to_end() {
         "--prom-retries",
         "0",
     ];
-    let mut forecaster = Kedastral::start_on("forecaster", forecaster_port, &forecaster_args).await;
+    let mut forecaster = Kedastral::start_on("forecaster", 0, &forecaster_args).await;
+    // The restart below comes back on the same port, as a pod behind a
+    // Service does.
+    let forecaster_port = forecaster.port;
     forecaster.forecast("nasa").await;
     let forecaster_url = format!("http://127.0.0.1:{forecaster_port}");
     let scaler = Kedastral::start_on(
         "scaler",
-        free_port(),
+        0,
         &[
             "--forecaster-url",
             &forecaster_url,
@@ -347,7 +349,7 @@ async fn stream_is_active_delivers_a_change() {
     let url = prometheus.url();
     let run = Kedastral::start_on(
         "run",
-        free_port(),
+        0,
         &[
             "--source",
             "prometheus",
@@ -430,7 +432,7 @@ async fn the_scaler_reads_forecasts_from_redis() {
     forecaster.forecast("nasa").await;
     let scaler = Kedastral::start_on(
         "scaler",
-        free_port(),
+        0,
         &[
             "--source",
             "redis",

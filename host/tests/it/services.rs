@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support;
+use crate::support::RunWithin;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -124,7 +125,7 @@ impl Prometheus {
             .args(["tsdb", "create-blocks-from", "openmetrics"])
             .arg(&om_path)
             .arg(&data)
-            .output()
+            .run_within(std::time::Duration::from_secs(120))
             .unwrap();
         assert!(
             out.status.success(),
@@ -301,23 +302,23 @@ pub struct Kedastral {
 pub type Forecaster = Kedastral;
 
 impl Kedastral {
-    /// Starts `kedastral forecaster ARGS` on a free port and waits for
-    /// `/healthz`.
+    /// Starts `kedastral forecaster ARGS` on a port of its choosing and
+    /// waits for `/healthz`.
     pub async fn start(args: &[&str]) -> Self {
-        Self::start_on("forecaster", free_port(), args).await
+        Self::start_on("forecaster", 0, args).await
     }
 
     /// Starts `kedastral COMMAND ARGS --listen 127.0.0.1:PORT` (and
-    /// `--grpc-listen` on a free port for `scaler` and `run`) and waits for
-    /// `/healthz`.
+    /// `--grpc-listen` for `scaler` and `run`) and waits for `/healthz`.
+    /// Port 0 lets the process bind any free port; the ports it bound are
+    /// read back from its start-up line, so no port number is guessed.
     pub async fn start_on(command: &str, port: u16, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let grpc_port = free_port();
         let log = dir.path().join("kedastral.log");
         let mut process = Command::new(env!("CARGO_BIN_EXE_kedastral"));
         process.arg(command).args(args);
         if command != "forecaster" {
-            process.args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")]);
+            process.args(["--grpc-listen", "127.0.0.1:0"]);
         }
         let child = process
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -330,29 +331,40 @@ impl Kedastral {
         let mut forecaster = Self {
             child: Some(child),
             port,
-            grpc_port,
+            grpc_port: 0,
             log,
             _dir: dir,
         };
-        let health = forecaster.url("/healthz");
         let started = Instant::now();
-        loop {
-            if get(&health).await.is_some_and(|(s, _)| s == 200) {
-                break;
+        let (http, grpc) = loop {
+            let log = forecaster.log();
+            let line = log.lines().find(|l| {
+                l.contains("forecaster started")
+                    || l.contains("scaler started")
+                    || l.contains("kedastral running")
+            });
+            if let Some(line) = line {
+                let http = bound_port(line, &["listen=", "http="]).expect("the HTTP port");
+                break (http, bound_port(line, &["grpc="]));
             }
             if let Some(status) = forecaster.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "kedastral {command} exited with {status}: {}",
-                    forecaster.log()
-                );
+                panic!("kedastral {command} exited with {status}: {log}");
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "kedastral {command} did not start: {}",
-                forecaster.log()
+                "kedastral {command} did not start: {log}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        forecaster.port = http;
+        forecaster.grpc_port = grpc.unwrap_or(0);
+        let health = forecaster.url("/healthz");
+        eventually(
+            &format!("kedastral {command} answering /healthz"),
+            Duration::from_secs(30),
+            || async { get(&health).await.filter(|(s, _)| *s == 200) },
+        )
+        .await;
         forecaster
     }
 
@@ -412,6 +424,19 @@ impl Drop for Kedastral {
     }
 }
 
+/// The port of the first `KEY=127.0.0.1:PORT` field of a log line for any
+/// of `keys`.
+fn bound_port(line: &str, keys: &[&str]) -> Option<u16> {
+    keys.iter().find_map(|key| {
+        let at = line.find(&format!("{key}127.0.0.1:"))?;
+        let rest = &line[at + key.len() + "127.0.0.1:".len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    })
+}
+
 /// Writes `text` to `name` in `dir`.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -424,7 +449,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new(require("openssl"))
         .args(args)
         .current_dir(dir)
-        .output()
+        .run_within(std::time::Duration::from_secs(120))
         .unwrap();
     assert!(
         out.status.success(),
@@ -637,9 +662,13 @@ pub async fn keda(
         command.args(["--meta", &format!("{k}={v}")]);
     }
     command.args(calls);
-    let out = tokio::task::spawn_blocking(move || command.output().expect("python3"))
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        command
+            .run_within(Duration::from_secs(120))
+            .expect("python3")
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "keda_client.py failed: {}",

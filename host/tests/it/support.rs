@@ -93,3 +93,53 @@ pub fn nasa_tail(points: usize) -> Series {
             .expect("bundled trace");
     series.tail(points)
 }
+
+/// Running a child process to its end with a time limit: a test whose
+/// child hangs fails, naming it, instead of hanging the suite.
+pub trait RunWithin {
+    /// Like [`std::process::Command::output`], killing the child and
+    /// panicking once `limit` has passed.
+    fn run_within(&mut self, limit: std::time::Duration) -> std::io::Result<std::process::Output>;
+}
+
+impl RunWithin for std::process::Command {
+    fn run_within(&mut self, limit: std::time::Duration) -> std::io::Result<std::process::Output> {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+        let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{:?} did not finish within {limit:?}: {}",
+                    self.get_program(),
+                    String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        Ok(std::process::Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        })
+    }
+}
