@@ -69,14 +69,8 @@ pub async fn forecaster(
     shutdown: CancellationToken,
     deadline: Duration,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(ApiState {
-        board: forecaster.board(),
-        metrics: forecaster.metrics(),
-        clock: Clock::wall(),
-    });
     let mut servers = tokio::task::JoinSet::new();
-    let api = crate::api::serve(listener, state, shutdown.clone());
-    servers.spawn(async move { api.await.context("the HTTP server stopped") });
+    spawn_api(&mut servers, listener, &forecaster, &shutdown);
     let work = tokio::spawn(forecaster.run(shutdown.clone()));
     serve_until_shutdown(servers, vec![work], shutdown, deadline).await
 }
@@ -138,8 +132,6 @@ pub async fn scaler(
 /// The forecaster and the scaler in one process, sharing one board.
 pub struct Together {
     pub forecaster: Forecaster,
-    /// The forecaster's clock: a replay runs faster than the wall's.
-    pub clock: Clock,
     pub settings: ScalerSettings,
     pub tls: Option<ServerTlsConfig>,
     /// How often to log every workload's decision (zero: never).
@@ -158,23 +150,23 @@ pub async fn together(
 ) -> anyhow::Result<()> {
     let Together {
         forecaster,
-        clock,
         settings,
         tls,
         report_every,
         source,
     } = run;
     let board = forecaster.board();
-    let forecaster_metrics = forecaster.metrics();
-    let metrics = ScalerMetrics::register(forecaster_metrics.registry());
-    for view in board.views() {
+    let clock = forecaster.clock();
+    let metrics = ScalerMetrics::register(forecaster.metrics().registry());
+    let views = board.views();
+    for view in &views {
         metrics.show_workload(&view.status.config.name);
     }
     tracing::info!(
         http = %http.local_addr()?,
         grpc = %grpc.local_addr()?,
         tls = tls.is_some(),
-        workloads = board.views().len(),
+        workloads = views.len(),
         source = %source,
         "kedastral running: forecaster and scaler"
     );
@@ -187,13 +179,7 @@ pub async fn together(
     let scaler = Scaler::new(board.clone(), settings, metrics, clock, shutdown.clone());
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(serve_grpc(grpc, scaler.clone(), tls, shutdown.clone()));
-    let state = Arc::new(ApiState {
-        board: board.clone(),
-        metrics: forecaster_metrics,
-        clock,
-    });
-    let api = crate::api::serve(http, state, shutdown.clone());
-    servers.spawn(async move { api.await.context("the HTTP server stopped") });
+    spawn_api(&mut servers, http, &forecaster, &shutdown);
     let mut background = vec![tokio::spawn(forecaster.run(shutdown.clone()))];
     if !report_every.is_zero() {
         background.push(tokio::spawn(report(
@@ -205,6 +191,22 @@ pub async fn together(
         )));
     }
     serve_until_shutdown(servers, background, shutdown, deadline).await
+}
+
+/// The forecaster's HTTP API on `listener`, among `servers`.
+fn spawn_api(
+    servers: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    listener: TcpListener,
+    forecaster: &Forecaster,
+    shutdown: &CancellationToken,
+) {
+    let state = Arc::new(ApiState {
+        board: forecaster.board(),
+        metrics: forecaster.metrics(),
+        clock: forecaster.clock(),
+    });
+    let api = crate::api::serve(listener, state, shutdown.clone());
+    servers.spawn(async move { api.await.context("the HTTP server stopped") });
 }
 
 /// Serves the External Scaler and the gRPC health service on `listener`

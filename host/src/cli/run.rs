@@ -110,7 +110,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let forecaster = f.build(workloads, source, clock)?;
     let together = Together {
         forecaster,
-        clock,
         settings,
         tls,
         report_every: args.report_every,

@@ -151,6 +151,12 @@ impl Forecaster {
         self.shared.board.clone()
     }
 
+    /// The clock its workloads tick on (a replay's runs faster than the
+    /// wall's): what readers judge staleness by.
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
+    }
+
     /// The forecaster's metrics, which readers in the same process join.
     pub fn metrics(&self) -> Metrics {
         self.shared.metrics.clone()

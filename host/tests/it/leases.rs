@@ -40,6 +40,15 @@ fn replica(store: &MemoryLeases, source: Source) -> Forecaster {
     .unwrap()
 }
 
+/// Replica `a` on `a_source` and replica `b` on the replay, sharing one
+/// store.
+fn pair(a_source: Source) -> (MemoryLeases, Forecaster, Forecaster) {
+    let store = MemoryLeases::new("a");
+    let a = replica(&store, a_source);
+    let b = replica(&store.replica("b"), replay());
+    (store, a, b)
+}
+
 fn replay() -> Source {
     Source::Replay(ReplaySource::new("nasa", support::nasa_tail(2_000)))
 }
@@ -71,9 +80,7 @@ fn start() -> DateTime<Utc> {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_holder_computes_the_other_follows_and_takes_over_when_it_leaves() {
-    let store = MemoryLeases::new("a");
-    let mut a = replica(&store, replay());
-    let mut b = replica(&store.replica("b"), replay());
+    let (store, mut a, mut b) = pair(replay());
     let mut now = start();
 
     a.tick_all(now).await;
@@ -109,9 +116,7 @@ async fn the_holder_computes_the_other_follows_and_takes_over_when_it_leaves() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_dead_holder_is_replaced_when_its_lease_expires_before_anything_goes_stale() {
-    let store = MemoryLeases::new("a");
-    let mut a = replica(&store, replay());
-    let mut b = replica(&store.replica("b"), replay());
+    let (store, mut a, mut b) = pair(replay());
     let mut now = start();
     a.tick_all(now).await;
     b.tick_all(now).await;
@@ -137,9 +142,7 @@ async fn a_dead_holder_is_replaced_when_its_lease_expires_before_anything_goes_s
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_holder_that_cannot_compute_gives_its_lease_up() {
-    let store = MemoryLeases::new("a");
-    let mut a = replica(&store, unreachable());
-    let mut b = replica(&store.replica("b"), replay());
+    let (store, mut a, mut b) = pair(unreachable());
     let now = start();
 
     a.tick_all(now).await;
@@ -163,9 +166,7 @@ async fn a_holder_that_cannot_compute_gives_its_lease_up() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn without_the_store_every_replica_computes_and_sharing_resumes_after() {
-    let store = MemoryLeases::new("a");
-    let mut a = replica(&store, replay());
-    let mut b = replica(&store.replica("b"), replay());
+    let (store, mut a, mut b) = pair(replay());
     let mut now = start();
     a.tick_all(now).await;
     b.tick_all(now).await;
