@@ -624,8 +624,8 @@ async fn a_holder_that_cannot_reach_prometheus_hands_the_workload_over() {
     let redis = Redis::start().await;
     let addr = redis.addr();
     let good_url = prometheus.url();
-    // Nothing listens on the blind replica's Prometheus address.
-    let blind_url = format!("http://127.0.0.1:{}", crate::services::free_port());
+    // The blind replica's Prometheus closes every connection unanswered.
+    let blind_url = format!("http://{}", crate::services::closing_listener().await);
     let replica = |url: String, id: &'static str| {
         let addr = addr.clone();
         async move {

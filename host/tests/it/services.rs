@@ -9,12 +9,89 @@ use std::time::{Duration, Instant};
 use crate::support;
 use crate::support::RunWithin;
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
+/// A port nobody listened on a moment ago. Another process may take it
+/// before the server that is given it binds it, so every server started on
+/// one tries a few in turn until it binds one.
+fn candidate_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// How many ports a server is tried on before the test gives up.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Candidate ports for a server that cannot bind port 0 and report it.
+fn candidate_ports() -> impl Iterator<Item = u16> {
+    (0..PORT_ATTEMPTS).map(|_| candidate_port())
+}
+
+/// What became of one attempt to start a server on a port.
+enum Started {
+    Ready(Child),
+    /// The port was taken between choosing it and binding it.
+    PortTaken,
+}
+
+/// Waits until `ready` holds for the server `child` (logging to `log`), for
+/// at most `limit`. A server that exits instead either lost its port to
+/// another process, or fails the test with its log.
+async fn await_ready<F, Fut>(
+    what: &str,
+    mut child: Child,
+    log: &Path,
+    limit: Duration,
+    mut ready: F,
+) -> Started
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if ready().await {
+            return Started::Ready(child);
+        }
+        if let Some(status) = child.try_wait().expect("the server's status") {
+            if said_port_taken(log) {
+                return Started::PortTaken;
+            }
+            panic!(
+                "{what} exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if Instant::now() >= deadline {
+            kill(&mut child);
+            panic!(
+                "{what} is not ready after {limit:?}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether a server that exited said it could not bind its port.
+fn said_port_taken(log: &Path) -> bool {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .contains("address already in use")
+}
+
+/// A loopback address that takes connections and closes them at once, for a
+/// dependency that is there but never answers. Lives as long as the runtime.
+pub async fn closing_listener() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    addr.to_string()
 }
 
 fn require(program: &str) -> PathBuf {
@@ -134,62 +211,62 @@ impl Prometheus {
         );
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let mut command = Command::new(prometheus);
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=100y");
         let (scheme, prefix) = match web {
-            None => ("http", String::new()),
-            Some(web) => {
-                let web_config = dir.path().join("web.yml");
-                std::fs::write(&web_config, web.web_config()).unwrap();
-                command
-                    .arg(format!("--web.config.file={}", web_config.display()))
-                    .arg("--web.route-prefix=/prometheus")
-                    .arg(format!(
-                        "--web.external-url=https://127.0.0.1:{port}/prometheus"
-                    ));
-                ("https", "/prometheus".to_owned())
-            }
+            None => ("http", ""),
+            Some(_) => ("https", "/prometheus"),
         };
-        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
-        let server = Self {
-            child: Some(child),
-            scheme,
-            prefix,
-            port,
-            _dir: dir,
-            start,
-            values,
-        };
-        let ready = format!("{}/-/ready", server.url());
         let client = match web {
             None => http(),
             Some(web) => web.client(),
         };
-        let started = Instant::now();
-        loop {
-            let mut request = client.get(&ready);
+        let log_path = dir.path().join("prometheus.log");
+        for port in candidate_ports() {
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut command = Command::new(&prometheus);
+            command
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--storage.tsdb.retention.time=100y");
             if let Some(web) = web {
-                request = request.basic_auth(&web.user, Some(&web.password));
+                let web_config = dir.path().join("web.yml");
+                std::fs::write(&web_config, web.web_config()).unwrap();
+                command
+                    .arg(format!("--web.config.file={}", web_config.display()))
+                    .arg(format!("--web.route-prefix={prefix}"))
+                    .arg(format!(
+                        "--web.external-url=https://127.0.0.1:{port}{prefix}"
+                    ));
             }
-            let answer = request.send().await;
-            if answer.as_ref().is_ok_and(|r| r.status().is_success()) {
-                break;
+            let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+            let ready_url = format!("{scheme}://127.0.0.1:{port}{prefix}/-/ready");
+            let started = await_ready(
+                "Prometheus",
+                child,
+                &log_path,
+                Duration::from_secs(30),
+                || {
+                    let mut request = client.get(&ready_url);
+                    if let Some(web) = web {
+                        request = request.basic_auth(&web.user, Some(&web.password));
+                    }
+                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                },
+            )
+            .await;
+            if let Started::Ready(child) = started {
+                return Self {
+                    child: Some(child),
+                    scheme,
+                    prefix: prefix.to_owned(),
+                    port,
+                    _dir: dir,
+                    start,
+                    values,
+                };
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "Prometheus is not ready ({answer:?}): {}",
-                std::fs::read_to_string(server._dir.path().join("prometheus.log"))
-                    .unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        server
+        panic!("Prometheus found its port taken {PORT_ATTEMPTS} times in a row")
     }
 
     pub fn url(&self) -> String {
@@ -223,19 +300,35 @@ pub struct Redis {
 
 impl Redis {
     pub async fn start() -> Self {
-        let mut redis = Self {
-            child: None,
-            port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        redis.restart().await;
-        redis
+        for port in candidate_ports() {
+            let mut redis = Self {
+                child: None,
+                port,
+                dir: tempfile::tempdir().unwrap(),
+            };
+            if let Started::Ready(child) = redis.launch().await {
+                redis.child = Some(child);
+                return redis;
+            }
+        }
+        panic!("Redis found its port taken {PORT_ATTEMPTS} times in a row")
     }
 
     /// Starts the server again on the same port (empty: nothing persists).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let log = std::fs::File::create(self.dir.path().join("redis.log")).unwrap();
+        match self.launch().await {
+            Started::Ready(child) => self.child = Some(child),
+            Started::PortTaken => panic!(
+                "port {} was taken while Redis was down; the test needs it back",
+                self.port
+            ),
+        }
+    }
+
+    async fn launch(&self) -> Started {
+        let log_path = self.dir.path().join("redis.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(require("redis-server"))
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--port", &self.port.to_string()])
@@ -245,16 +338,20 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        self.child = Some(child);
         let client = self.client();
-        eventually("Redis to answer", Duration::from_secs(10), || {
+        await_ready("Redis", child, &log_path, Duration::from_secs(10), || {
             let client = client.clone();
             async move {
-                let mut c = client.get_multiplexed_async_connection().await.ok()?;
-                redis::cmd("PING").query_async::<String>(&mut c).await.ok()
+                let Ok(mut c) = client.get_multiplexed_async_connection().await else {
+                    return false;
+                };
+                redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
             }
         })
-        .await;
+        .await
     }
 
     pub fn stop(&mut self) {
@@ -679,4 +776,18 @@ pub async fn keda(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+#[tokio::test]
+async fn a_server_that_finds_its_port_taken_is_retried_not_failed() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = Redis {
+        child: None,
+        port: holder.local_addr().unwrap().port(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    assert!(matches!(taken.launch().await, Started::PortTaken));
+    let mut redis = Redis::start().await;
+    assert_ne!(redis.port, taken.port);
+    redis.stop();
 }
