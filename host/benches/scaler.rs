@@ -58,6 +58,9 @@ fn snapshot(i: usize) -> Snapshot {
         stale_after_seconds: 86_400,
         lead_time_seconds: 300,
         selection: None,
+        sizing: None,
+        sizing_loads: Vec::new(),
+        reactive_floor: false,
     }
 }
 

@@ -1,9 +1,12 @@
 //! Capacity planning: from a forecast to desired replicas per step.
 //!
 //! For each forecast step, in this order:
-//! 1. the load to plan for: the point forecast times `headroom`, or, when a
-//!    quantile level is chosen, that quantile band as it is (the band already
+//! 1. the load to plan for ([`Sizing`]): for an objective, the band of the
+//!    level chosen for it ([`crate::sizing`]), or while there are too few
+//!    recent errors to choose, the point forecast times the warm-up
+//!    headroom; for a quantile level, that band as it is (the band already
 //!    says how much uncertainty to cover, so no headroom is added to it);
+//!    for a headroom, the point forecast times it;
 //! 2. with a prewarm window of `w` steps, the largest of those loads over this
 //!    step and the next `w` (replicas are ready before the load arrives);
 //! 3. replicas = `ceil(load / target_per_pod)`, where a load a rounding error
@@ -17,6 +20,8 @@
 
 use thiserror::Error;
 
+use crate::sizing::{self, Sizing};
+
 /// The most replicas planned when `max` is 0 (unbounded). Kubernetes is
 /// tested to 150 000 pods in a whole cluster and 110 per node; a single
 /// workload above ten thousand is beyond what anyone runs by accident, and a
@@ -28,11 +33,7 @@ pub const REPLICA_CEILING: u32 = 10_000;
 pub struct CapacityPolicy {
     /// Load one replica serves (e.g. requests per second per pod).
     pub target_per_pod: f64,
-    /// Multiplier on the point forecast, >= 1 (1.2 plans for 20 % more).
-    pub headroom: f64,
-    /// Plan on this forecast quantile instead of the point forecast with
-    /// headroom.
-    pub quantile_level: Option<f64>,
+    pub sizing: Sizing,
     pub min_replicas: u32,
     /// 0 means no bound of the user's: [`REPLICA_CEILING`].
     pub max_replicas: u32,
@@ -48,8 +49,7 @@ impl Default for CapacityPolicy {
     fn default() -> Self {
         Self {
             target_per_pod: 100.0,
-            headroom: 1.2,
-            quantile_level: None,
+            sizing: Sizing::default(),
             min_replicas: 1,
             max_replicas: 0,
             up_max_factor: 2.0,
@@ -67,6 +67,8 @@ pub enum PolicyError {
     Headroom(f64),
     #[error("quantile level must be strictly between 0 and 1, got {0}")]
     QuantileLevel(f64),
+    #[error("target shortfall must be above 0 and below 50 %, got {0}")]
+    TargetShortfall(f64),
     #[error("min replicas ({min}) is above max replicas ({max})")]
     MinAboveMax { min: u32, max: u32 },
     #[error("up-max-factor must be a number >= 1, got {0}")]
@@ -82,6 +84,7 @@ impl PolicyError {
             Self::TargetPerPod(_) => "target-per-pod",
             Self::Headroom(_) => "headroom",
             Self::QuantileLevel(_) => "quantile-level",
+            Self::TargetShortfall(_) => "target-shortfall",
             Self::MinAboveMax { .. } => "min",
             Self::UpMaxFactor(_) => "up-max-factor",
             Self::DownMaxPercent(_) => "down-max-percent",
@@ -104,13 +107,17 @@ impl CapacityPolicy {
         if !(t.is_finite() && t > 0.0) {
             return Err(PolicyError::TargetPerPod(t));
         }
-        if !(self.headroom.is_finite() && self.headroom >= 1.0) {
-            return Err(PolicyError::Headroom(self.headroom));
-        }
-        if let Some(q) = self.quantile_level
-            && !(q > 0.0 && q < 1.0)
-        {
-            return Err(PolicyError::QuantileLevel(q));
+        match self.sizing {
+            Sizing::Headroom(h) if !(h.is_finite() && h >= 1.0) => {
+                return Err(PolicyError::Headroom(h));
+            }
+            Sizing::Quantile(q) if !(q > 0.0 && q < 1.0) => {
+                return Err(PolicyError::QuantileLevel(q));
+            }
+            Sizing::Objective(t) if !(t > 0.0 && t < 0.5) => {
+                return Err(PolicyError::TargetShortfall(t));
+            }
+            _ => {}
         }
         if self.max_replicas != 0 && self.min_replicas > self.max_replicas {
             return Err(PolicyError::MinAboveMax {
@@ -135,18 +142,26 @@ impl CapacityPolicy {
         }
     }
 
-    /// Desired replicas for each forecast step. `bands` are the forecast's
-    /// `(level, values)` pairs; the one at `quantile_level` is used when set.
-    /// `current` is the replica count running now, if known. The policy must
-    /// have passed [`CapacityPolicy::validate`].
-    pub fn plan(
+    /// The quantile level a workload sizes on, if it is one the user set.
+    pub fn quantile_level(&self) -> Option<f64> {
+        match self.sizing {
+            Sizing::Quantile(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// The load each step is sized on. `bands` are the forecast's
+    /// `(level, values)` pairs, for a quantile level; `chosen` is the band
+    /// of the level chosen for an objective (`None` while warming up).
+    pub fn loads(
         &self,
         values: &[f64],
         bands: &[(f64, &[f64])],
-        current: Option<u32>,
-    ) -> Result<Vec<u32>, PlanError> {
-        let loads: Vec<f64> = match self.quantile_level {
-            Some(level) => {
+        chosen: Option<&[f64]>,
+    ) -> Result<Vec<f64>, PlanError> {
+        let times = |h: f64| values.iter().map(|v| v * h).collect();
+        Ok(match self.sizing {
+            Sizing::Quantile(level) => {
                 let (_, band) = bands
                     .iter()
                     .find(|(l, _)| (l - level).abs() < 1e-9)
@@ -156,12 +171,23 @@ impl CapacityPolicy {
                 }
                 band.to_vec()
             }
-            None => values.iter().map(|v| v * self.headroom).collect(),
-        };
-        let loads = running_max_ahead(&loads, self.prewarm_steps);
+            Sizing::Headroom(h) => times(h),
+            Sizing::Objective(_) => match chosen {
+                Some(band) if band.len() == values.len() => band.to_vec(),
+                Some(band) => return Err(PlanError::BandLength(0.0, band.len(), values.len())),
+                None => times(sizing::WARM_UP_HEADROOM),
+            },
+        })
+    }
+
+    /// Desired replicas for each step's load (see [`Self::loads`]).
+    /// `current` is the replica count running now, if known. The policy must
+    /// have passed [`CapacityPolicy::validate`].
+    pub fn plan(&self, loads: &[f64], current: Option<u32>) -> Vec<u32> {
+        let loads = running_max_ahead(loads, self.prewarm_steps);
         let (min, max) = (self.min_replicas, self.upper_bound());
         let mut previous = current;
-        Ok(loads
+        loads
             .iter()
             .map(|&load| {
                 let mut replicas = replicas_for_load(load, self.target_per_pod);
@@ -174,7 +200,7 @@ impl CapacityPolicy {
                 previous = Some(replicas);
                 replicas
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -223,8 +249,7 @@ mod tests {
     fn policy() -> CapacityPolicy {
         CapacityPolicy {
             target_per_pod: 10.0,
-            headroom: 1.0,
-            quantile_level: None,
+            sizing: Sizing::Headroom(1.0),
             min_replicas: 1,
             max_replicas: 0,
             up_max_factor: 100.0,
@@ -237,13 +262,13 @@ mod tests {
     fn an_absurd_load_plans_the_ceiling_without_a_max_and_the_max_with_one() {
         let absurd = [1e300, f64::MAX];
         let p = policy();
-        assert_eq!(p.plan(&absurd, &[], None).unwrap(), [REPLICA_CEILING; 2]);
+        assert_eq!(p.plan(&absurd, None), [REPLICA_CEILING; 2]);
         assert_eq!(p.replicas_now(1e300), REPLICA_CEILING);
         let p = CapacityPolicy {
             max_replicas: 50_000,
             ..policy()
         };
-        assert_eq!(p.plan(&absurd, &[], None).unwrap(), [50_000; 2]);
+        assert_eq!(p.plan(&absurd, None), [50_000; 2]);
     }
 
     #[test]
@@ -257,28 +282,44 @@ mod tests {
     #[test]
     fn headroom_and_bounds() {
         let p = CapacityPolicy {
-            headroom: 1.2,
+            sizing: Sizing::Headroom(1.2),
             min_replicas: 2,
             max_replicas: 5,
             ..policy()
         };
         // 0 -> min 2; 25 * 1.2 = 30 -> 3; 100 * 1.2 -> 12 -> max 5.
-        assert_eq!(p.plan(&[0.0, 25.0, 100.0], &[], None), Ok(vec![2, 3, 5]));
+        let loads = p.loads(&[0.0, 25.0, 100.0], &[], None).unwrap();
+        assert_eq!(p.plan(&loads, None), vec![2, 3, 5]);
     }
 
     #[test]
     fn a_quantile_band_replaces_headroom() {
         let p = CapacityPolicy {
-            headroom: 2.0,
-            quantile_level: Some(0.9),
+            sizing: Sizing::Quantile(0.9),
             ..policy()
         };
         let p90 = [41.0, 9.0];
-        assert_eq!(p.plan(&[10.0, 10.0], &[(0.9, &p90)], None), Ok(vec![5, 1]));
+        let loads = p.loads(&[10.0, 10.0], &[(0.9, &p90)], None).unwrap();
+        assert_eq!(p.plan(&loads, None), vec![5, 1]);
         assert_eq!(
-            p.plan(&[10.0, 10.0], &[], None),
+            p.loads(&[10.0, 10.0], &[], None),
             Err(PlanError::MissingBand(0.9))
         );
+    }
+
+    #[test]
+    fn an_objective_sizes_on_the_chosen_band_or_warms_up_on_headroom() {
+        let p = CapacityPolicy {
+            sizing: Sizing::Objective(0.02),
+            ..policy()
+        };
+        let chosen = [31.0, 12.0];
+        let loads = p.loads(&[10.0, 10.0], &[], Some(&chosen)).unwrap();
+        assert_eq!(p.plan(&loads, None), vec![4, 2]);
+        // Warming up: the point forecast times 1.2.
+        let loads = p.loads(&[10.0, 25.0], &[], None).unwrap();
+        assert_eq!(p.plan(&loads, None), vec![2, 3]);
+        assert!(p.loads(&[10.0, 10.0], &[], Some(&[1.0])).is_err());
     }
 
     #[test]
@@ -290,9 +331,9 @@ mod tests {
         };
         // From 2 running: 2 -> 4 -> 8 -> 16 while load wants 100; then down by half at most.
         let loads = [1000.0, 1000.0, 1000.0, 1000.0, 0.0, 0.0];
-        assert_eq!(p.plan(&loads, &[], Some(2)), Ok(vec![4, 8, 16, 32, 16, 8]));
+        assert_eq!(p.plan(&loads, Some(2)), vec![4, 8, 16, 32, 16, 8]);
         // Without a known current count the first step is free.
-        assert_eq!(p.plan(&[1000.0, 0.0], &[], None), Ok(vec![100, 50]));
+        assert_eq!(p.plan(&[1000.0, 0.0], None), vec![100, 50]);
     }
 
     #[test]
@@ -302,7 +343,7 @@ mod tests {
             ..policy()
         };
         let loads = [10.0, 10.0, 10.0, 50.0, 10.0, 10.0];
-        assert_eq!(p.plan(&loads, &[], None), Ok(vec![1, 5, 5, 5, 1, 1]));
+        assert_eq!(p.plan(&loads, None), vec![1, 5, 5, 5, 1, 1]);
     }
 
     #[test]
@@ -313,11 +354,15 @@ mod tests {
                 ..policy()
             },
             CapacityPolicy {
-                headroom: 0.8,
+                sizing: Sizing::Headroom(0.8),
                 ..policy()
             },
             CapacityPolicy {
-                quantile_level: Some(1.0),
+                sizing: Sizing::Quantile(1.0),
+                ..policy()
+            },
+            CapacityPolicy {
+                sizing: Sizing::Objective(0.0),
                 ..policy()
             },
             CapacityPolicy {
@@ -369,8 +414,7 @@ mod properties {
             .prop_map(
                 |(target, headroom, min, max, up, down, prewarm)| CapacityPolicy {
                     target_per_pod: target,
-                    headroom,
-                    quantile_level: None,
+                    sizing: Sizing::Headroom(headroom),
                     min_replicas: min,
                     max_replicas: max,
                     up_max_factor: up,
@@ -387,7 +431,7 @@ mod properties {
             loads in prop::collection::vec(0.0f64..1e6, 1..60),
             current in prop::option::of(0u32..500),
         ) {
-            let plan = p.plan(&loads, &[], current).unwrap();
+            let plan = p.plan(&loads, current);
             prop_assert_eq!(plan.len(), loads.len());
             let max = if p.max_replicas == 0 { REPLICA_CEILING.max(p.min_replicas) } else { p.max_replicas };
             for r in plan {
@@ -404,8 +448,8 @@ mod properties {
             current in prop::option::of(0u32..500),
         ) {
             let more: Vec<f64> = loads.iter().zip(&extra).map(|(l, e)| l + e).collect();
-            let low = p.plan(&loads, &[], current).unwrap();
-            let high = p.plan(&more, &[], current).unwrap();
+            let low = p.plan(&loads, current);
+            let high = p.plan(&more, current);
             for (a, b) in low.iter().zip(&high) {
                 prop_assert!(b >= a, "{low:?} vs {high:?}");
             }
@@ -416,7 +460,7 @@ mod properties {
             p in policies(),
             loads in prop::collection::vec(0.0f64..1e6, 2..60),
         ) {
-            let plan = p.plan(&loads, &[], None).unwrap();
+            let plan = p.plan(&loads, None);
             for pair in plan.windows(2) {
                 let (prev, next) = (f64::from(pair[0]), f64::from(pair[1]));
                 let up = (prev.max(1.0) * p.up_max_factor).floor();
@@ -435,8 +479,8 @@ mod properties {
             loads in prop::collection::vec(0.0f64..1e5, 1..60),
         ) {
             let without = CapacityPolicy { prewarm_steps: 0, ..p.clone() };
-            let a = without.plan(&loads, &[], None).unwrap();
-            let b = p.plan(&loads, &[], None).unwrap();
+            let a = without.plan(&loads, None);
+            let b = p.plan(&loads, None);
             for (x, y) in a.iter().zip(&b) {
                 prop_assert!(y >= x);
             }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::capacity::CapacityPolicy;
+use crate::sizing::Sizing;
 
 /// One workload as written in the file; `None` takes the default.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,8 +34,12 @@ pub struct WorkloadFile {
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
     pub target_per_pod: f64,
+    pub target_shortfall: Option<Share>,
     pub headroom: Option<f64>,
     pub quantile_level: Option<f64>,
+    pub pod_start_delay: Option<String>,
+    pub scale_down_stabilization: Option<String>,
+    pub reactive_floor: Option<bool>,
     pub min: Option<u32>,
     pub max: Option<u32>,
     pub up_max_factor: Option<f64>,
@@ -42,6 +47,23 @@ pub struct WorkloadFile {
     pub prewarm_window: Option<String>,
     pub stale_after: Option<String>,
     pub lead_time: Option<String>,
+}
+
+/// A share of time as written: `"2%"` or `0.02`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Share {
+    Number(f64),
+    Text(String),
+}
+
+impl Share {
+    fn parse(&self) -> Result<f64, String> {
+        match self {
+            Self::Number(n) => crate::sizing::parse_share(&n.to_string()),
+            Self::Text(t) => crate::sizing::parse_share(t),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,8 +97,15 @@ pub struct WorkloadConfig {
     /// A forecast whose origin is older than this is stale: not served for
     /// scaling, and `/readyz` fails.
     pub stale_after: Duration,
-    /// How far ahead live forecast error is measured.
+    /// How far ahead live forecast error is measured, and the scaler's
+    /// window: [now, now + lead time].
     pub lead_time: Duration,
+    /// Time from asking for pods to their serving load.
+    pub pod_start_delay: Duration,
+    /// How long capacity asked for is kept before scaling in.
+    pub scale_down_stabilization: Duration,
+    /// What KEDA is told is at least the last observed value's replicas.
+    pub reactive_floor: bool,
 }
 
 impl WorkloadConfig {
@@ -99,6 +128,17 @@ impl WorkloadConfig {
     pub fn lead_steps(&self) -> usize {
         (self.lead_time.as_secs() / self.step.as_secs().max(1)).max(1) as usize
     }
+
+    /// How the shadow evaluation replays this workload's sizing.
+    pub fn replay(&self) -> crate::sizing::Replay {
+        let step = self.step.as_secs().max(1);
+        crate::sizing::Replay {
+            delay_steps: self.pod_start_delay.as_secs().div_ceil(step) as usize,
+            stabilization_steps: (self.scale_down_stabilization.as_secs() / step) as usize,
+            reactive_floor: self.reactive_floor,
+            target_per_pod: Some(self.policy.target_per_pod),
+        }
+    }
 }
 
 /// Defaults for what a workload leaves out.
@@ -108,7 +148,6 @@ pub mod defaults {
     pub const HORIZON: &str = "30m";
     pub const INTERVAL: &str = "1m";
     pub const MODEL: &str = "baseline";
-    pub const HEADROOM: f64 = 1.2;
     pub const MIN: u32 = 1;
     pub const MAX: u32 = 0;
     pub const UP_MAX_FACTOR: f64 = 2.0;
@@ -122,8 +161,12 @@ pub mod defaults {
     pub const MAX_WINDOW_POINTS: u64 = 60_480;
     /// Most forecast steps.
     pub const MAX_HORIZON_STEPS: u64 = 10_080;
-    /// Live error is measured this far ahead, or over the horizon if shorter.
-    pub const LEAD_TIME: &str = "5m";
+    /// Time from asking for pods to their serving load: an image pulled
+    /// from a nearby registry and a service that warms up for a minute or
+    /// two. The scaler's lead window and the live error follow it.
+    pub const POD_START_DELAY: &str = "3m";
+    /// As the HPA's default `behavior.scaleDown.stabilizationWindowSeconds`.
+    pub const SCALE_DOWN_STABILIZATION: &str = "5m";
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -225,9 +268,38 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
     }
     let stale_default = show(interval.max(step) * defaults::STALE_AFTER_INTERVALS);
     let stale_after = duration("stale-after", &w.stale_after, &stale_default, false)?;
+    // The default, 3 minutes, is cut to a step short of a shorter horizon;
+    // a delay the user sets must fit in it.
+    let pod_start_delay = match &w.pod_start_delay {
+        None => duration("pod-start-delay", &None, defaults::POD_START_DELAY, true)?
+            .min(horizon.saturating_sub(step)),
+        Some(_) => duration("pod-start-delay", &w.pod_start_delay, "", true)?,
+    };
+    if pod_start_delay >= horizon {
+        return Err(invalid(
+            "pod-start-delay",
+            format!(
+                "{} is not within the horizon ({}): the forecast must reach past the time \
+                 pods asked for now are ready",
+                show(pod_start_delay),
+                show(horizon)
+            ),
+        ));
+    }
+    let scale_down_stabilization = duration(
+        "scale-down-stabilization",
+        &w.scale_down_stabilization,
+        defaults::SCALE_DOWN_STABILIZATION,
+        true,
+    )?;
+    // By default the scaler looks as far ahead as pods take to start, in
+    // whole steps and at least one.
     let lead_time = match &w.lead_time {
-        Some(_) => duration("lead-time", &w.lead_time, defaults::LEAD_TIME, false)?,
-        None => duration("lead-time", &None, defaults::LEAD_TIME, false)?.min(horizon),
+        Some(_) => duration("lead-time", &w.lead_time, "", false)?,
+        None => {
+            let steps = pod_start_delay.as_secs().div_ceil(step.as_secs()).max(1);
+            (step * steps as u32).min(horizon)
+        }
     };
     if lead_time > horizon {
         return Err(invalid(
@@ -287,10 +359,18 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
     if step.as_secs() > u64::from(u32::MAX) {
         return Err(invalid("step", "is too long".into()));
     }
+    let target_shortfall = match &w.target_shortfall {
+        Some(share) => share.parse().map_err(|m| invalid("target-shortfall", m))?,
+        None => crate::sizing::DEFAULT_TARGET_SHORTFALL,
+    };
+    let sizing = match (w.quantile_level, w.headroom) {
+        (Some(q), _) => Sizing::Quantile(q),
+        (None, Some(h)) => Sizing::Headroom(h),
+        (None, None) => Sizing::Objective(target_shortfall),
+    };
     let policy = CapacityPolicy {
         target_per_pod: w.target_per_pod,
-        headroom: w.headroom.unwrap_or(defaults::HEADROOM),
-        quantile_level: w.quantile_level,
+        sizing,
         min_replicas: w.min.unwrap_or(defaults::MIN),
         max_replicas: w.max.unwrap_or(defaults::MAX),
         up_max_factor: w.up_max_factor.unwrap_or(defaults::UP_MAX_FACTOR),
@@ -319,6 +399,9 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         policy,
         stale_after,
         lead_time,
+        pod_start_delay,
+        scale_down_stabilization,
+        reactive_floor: w.reactive_floor.unwrap_or(true),
         name: w.name,
     })
 }
@@ -364,6 +447,9 @@ mod tests {
         up-max-factor = 3
         down-max-percent = 20
         prewarm-window = "15m"
+        pod-start-delay = "7m"
+        scale-down-stabilization = "0s"
+        reactive-floor = false
     "#;
 
     #[test]
@@ -376,10 +462,23 @@ mod tests {
         assert_eq!(checkout.window_points(), 10_080);
         assert_eq!(checkout.horizon_steps(), 30);
         assert_eq!(checkout.model, "baseline");
-        assert_eq!(checkout.policy.headroom, 1.2);
+        assert_eq!(checkout.policy.sizing, Sizing::Objective(0.03));
         assert_eq!(checkout.policy.max_replicas, 0);
         assert_eq!(checkout.stale_after, Duration::from_secs(300));
-        assert_eq!(checkout.lead_steps(), 5);
+        assert_eq!(checkout.pod_start_delay, Duration::from_secs(180));
+        assert_eq!(checkout.scale_down_stabilization, Duration::from_secs(300));
+        assert!(checkout.reactive_floor);
+        // The scaler's window follows the pods' start-up.
+        assert_eq!(checkout.lead_steps(), 3);
+        assert_eq!(
+            checkout.replay(),
+            crate::sizing::Replay {
+                delay_steps: 3,
+                stabilization_steps: 5,
+                reactive_floor: true,
+                target_per_pod: Some(50.0),
+            }
+        );
     }
 
     #[test]
@@ -390,6 +489,10 @@ mod tests {
         assert_eq!(search.window_points(), 4_032);
         assert_eq!(search.horizon_steps(), 12);
         assert_eq!(search.interval, Duration::from_secs(30));
+        // 7 minutes at 5-minute steps: pods are asked for two steps ahead.
+        assert_eq!(search.replay().delay_steps, 2);
+        assert_eq!(search.lead_time, Duration::from_secs(600));
+        assert!(!search.reactive_floor);
         assert_eq!(
             search.params,
             vec![("ic".into(), "bic".into()), ("order".into(), "auto".into())]
@@ -398,8 +501,7 @@ mod tests {
             search.policy,
             CapacityPolicy {
                 target_per_pod: 200.5,
-                headroom: 1.2,
-                quantile_level: Some(0.9),
+                sizing: Sizing::Quantile(0.9),
                 min_replicas: 2,
                 max_replicas: 40,
                 up_max_factor: 3.0,
@@ -432,6 +534,13 @@ mod tests {
             ("lead-time = \"2h\"", "lead-time"),
             ("lead-time = \"30s\"", "lead-time"),
             ("stale-after = \"0s\"", "stale-after"),
+            ("target-shortfall = \"2\"", "target-shortfall"),
+            ("target-shortfall = 0.7", "target-shortfall"),
+            ("pod-start-delay = \"30m\"", "pod-start-delay"),
+            (
+                "scale-down-stabilization = \"soon\"",
+                "scale-down-stabilization",
+            ),
             ("stale-after = \"90s\"", "stale-after"),
             ("step = \"1s\"\nwindow = \"1w\"", "window"),
             (

@@ -27,6 +27,7 @@ pub mod output;
 pub mod scaler;
 pub mod service;
 pub mod shadow;
+pub mod sizing;
 pub mod store;
 pub mod telemetry;
 pub mod template;

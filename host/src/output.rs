@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::backtest::report::ModelRef;
 use crate::model::{Forecast, ForecastRequest, ModelInfo};
 use crate::shadow::Selection;
+use crate::sizing::SizingChoice;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +24,18 @@ struct ForecastOutput<'a> {
     /// The candidates' recent errors, which one served, and whether the
     /// bands are calibrated.
     selection: Selection,
+    /// How pods would be sized, and the load each step is sized on.
+    sizing: &'a Sized,
+}
+
+/// How a forecast is sized: the rule and level, and per step the load the
+/// policy sizes pods on (`ceil(load / target-per-pod)` replicas).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sized {
+    #[serde(flatten)]
+    pub choice: SizingChoice,
+    pub loads: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -39,32 +52,35 @@ pub fn write_forecast_json(
     request: &ForecastRequest,
     forecast: &Forecast,
     selection: Selection,
+    sized: Sized,
 ) -> std::io::Result<()> {
     let first_time = request.history.time_of(request.history.len());
-    let output = forecast_output(info, request, forecast, first_time, selection);
+    let output = forecast_output(info, request, forecast, first_time, selection, &sized);
     serde_json::to_writer_pretty(&mut *out, &output)?;
     writeln!(out)
 }
 
-/// `forecast` as CSV: a row per step, a column per band.
+/// `forecast` as CSV: a row per step, a column per band, and the load the
+/// policy sizes on.
 pub fn write_forecast_csv(
     out: &mut impl Write,
     request: &ForecastRequest,
     forecast: &Forecast,
+    sized: &Sized,
 ) -> std::io::Result<()> {
     let first_time = request.history.time_of(request.history.len());
     write!(out, "timestamp,value")?;
     for band in &forecast.quantiles {
         write!(out, ",q{}", band.level)?;
     }
-    writeln!(out)?;
+    writeln!(out, ",sizing_load")?;
     for (i, v) in forecast.values.iter().enumerate() {
         let t = first_time + i as i64 * i64::from(request.history.step_seconds);
         write!(out, "{},{v}", rfc3339(t))?;
         for band in &forecast.quantiles {
             write!(out, ",{}", band.values[i])?;
         }
-        writeln!(out)?;
+        writeln!(out, ",{}", sized.loads[i])?;
     }
     Ok(())
 }
@@ -75,6 +91,7 @@ fn forecast_output<'a>(
     forecast: &'a Forecast,
     first_time: i64,
     selection: Selection,
+    sizing: &'a Sized,
 ) -> ForecastOutput<'a> {
     ForecastOutput {
         model: ModelRef::of(info),
@@ -91,6 +108,7 @@ fn forecast_output<'a>(
             })
             .collect(),
         selection,
+        sizing,
     }
 }
 

@@ -23,6 +23,8 @@ use kedastral_model_sdk::stats::{quantile_sorted, sort_finite};
 use kedastral_model_sdk::{Forecast, ForecastRequest, QuantileBand, Series};
 use serde::{Deserialize, Serialize};
 
+use crate::sizing::{self, Chooser, Curve, Replay, Sizing, SizingChoice, SizingRule};
+
 /// The name of the averaged candidate.
 pub const MEAN: &str = "mean";
 
@@ -46,6 +48,9 @@ pub struct ShadowConfig {
     pub adapt_rate: f64,
     /// Most history points handed to a candidate at a shadow origin.
     pub max_history: usize,
+    /// Replay sizing on every level of [`sizing::LEVELS`] as pods are run,
+    /// for choosing a level to meet a shortfall objective.
+    pub sizing: Option<Replay>,
 }
 
 impl ShadowConfig {
@@ -64,6 +69,7 @@ impl ShadowConfig {
             calibrate: true,
             adapt_rate: 0.1,
             max_history,
+            sizing: None,
         }
     }
 }
@@ -112,6 +118,18 @@ struct Calibration {
     offsets: Vec<Vec<f64>>,
 }
 
+/// Offsets for every sizing level, fitted like [`Calibration`], and the
+/// shortfall each level would have left on the same origins.
+struct SizingFit {
+    candidate: usize,
+    span: (Option<i64>, Option<i64>),
+    power: f64,
+    floor: f64,
+    /// Per lead, per level of [`sizing::LEVELS`].
+    offsets: Vec<Vec<f64>>,
+    curve: Curve,
+}
+
 /// A calibrated forecast served, kept until its horizon is observed.
 struct Served {
     time: i64,
@@ -145,6 +163,7 @@ pub struct Shadow {
     /// Per nominal quantile level, the level of the errors' distribution
     /// that has lately covered it (adaptive conformal inference).
     levels: Vec<(f64, f64)>,
+    sizing: Option<SizingFit>,
 }
 
 /// Runs candidate `i` on a request; `E` is the caller's error, which the
@@ -185,6 +204,7 @@ impl Shadow {
             served: VecDeque::new(),
             calibration: None,
             levels: Vec::new(),
+            sizing: None,
         }
     }
 
@@ -242,6 +262,9 @@ impl Shadow {
                     if self.config.calibrate && self.judged >= self.config.min_origins {
                         self.adapt(&request.history);
                         self.calibrated = self.calibrate(i, &request.history, &mut forecast);
+                    }
+                    if self.config.sizing.is_some() {
+                        self.fit_sizing(i, &request.history, forecast.values.len());
                     }
                     if self.calibrated {
                         self.served.push_back(Served {
@@ -585,6 +608,115 @@ impl Shadow {
         true
     }
 
+    /// Refits the sizing offsets and the shortfall curve when the origins or
+    /// the candidate change; drops them when there are too few errors.
+    fn fit_sizing(&mut self, i: usize, history: &Series, horizon: usize) {
+        let Some(replay) = self.config.sizing else {
+            return;
+        };
+        let span = (
+            self.origins.front().map(|o| o.time),
+            self.origins.back().map(|o| o.time),
+        );
+        if self
+            .sizing
+            .as_ref()
+            .is_some_and(|f| f.candidate == i && f.span == span)
+        {
+            return;
+        }
+        self.sizing = None;
+        if self.judged < self.config.min_origins {
+            return;
+        }
+        let Some((power, floor, offsets)) =
+            self.fit_calibration(i, history, &sizing::LEVELS, horizon)
+        else {
+            return;
+        };
+        let step = i64::from(history.step_seconds.max(1));
+        let mut short = vec![0usize; sizing::LEVELS.len()];
+        let mut points = 0usize;
+        let mut bands = vec![vec![0.0; horizon]; sizing::LEVELS.len()];
+        for origin in &self.origins {
+            let Some(point) = self.point_of(i, origin) else {
+                continue;
+            };
+            let first = (origin.time - history.start_unix_seconds) / step;
+            if first < 1 {
+                continue;
+            }
+            let first = first as usize;
+            if first >= history.len() {
+                continue;
+            }
+            let actuals = &history.values[first..(first + horizon).min(history.len())];
+            fill_bands(&mut bands, &point, &offsets, power, floor);
+            let floors = sizing::floors(&replay, &history.values, first, actuals.len());
+            Curve::tally(&mut short, &mut points, &replay, &bands, actuals, &floors);
+        }
+        if points == 0 {
+            return;
+        }
+        self.sizing = Some(SizingFit {
+            candidate: i,
+            span,
+            power,
+            floor,
+            offsets,
+            curve: Curve::from_counts(&short, points),
+        });
+    }
+
+    /// The shortfall each sizing level would have left on the recent
+    /// origins; `None` until there are enough of them.
+    pub fn sizing_curve(&self) -> Option<&Curve> {
+        self.sizing.as_ref().map(|f| &f.curve)
+    }
+
+    /// The band at `sizing::LEVELS[level]` around `point` (the served
+    /// forecast), as the sizing offsets place it.
+    pub fn sizing_band(&self, level: usize, point: &[f64]) -> Option<Vec<f64>> {
+        let fit = self.sizing.as_ref()?;
+        Some(
+            point
+                .iter()
+                .zip(&fit.offsets)
+                .map(|(&p, per_level)| p + per_level[level] * scale_of(p, fit.power, fit.floor))
+                .collect(),
+        )
+    }
+
+    /// How a forecast with `point` is sized under `sizing`, and for an
+    /// objective the band of the level `chooser` picks on the recent
+    /// shortfall curve (`None` while there is too little evidence: the
+    /// choice then says it is warming up).
+    pub fn size(
+        &self,
+        sizing: Sizing,
+        chooser: Option<&mut Chooser>,
+        reactive_floor: bool,
+        pod_start_delay_seconds: u64,
+        point: &[f64],
+    ) -> (SizingChoice, Option<Vec<f64>>) {
+        let curve = self.sizing_curve();
+        let mut choice = SizingChoice::new(sizing, reactive_floor, pod_start_delay_seconds, curve);
+        let (Sizing::Objective(_), Some(chooser), Some(curve)) = (sizing, chooser, curve) else {
+            return (choice, None);
+        };
+        let level = chooser.update(curve);
+        let index = sizing::LEVELS
+            .iter()
+            .position(|&l| l == level)
+            .expect("a level of LEVELS");
+        choice.rule = SizingRule::Objective;
+        choice.headroom = None;
+        choice.level = Some(level);
+        choice.recent_shortfall = chooser.recent_shortfall(curve);
+        choice.changes = chooser.changes();
+        (choice, self.sizing_band(index, point))
+    }
+
     /// Candidate `i`'s point forecast from a shadow origin.
     fn point_of(&self, i: usize, origin: &Origin) -> Option<Vec<f64>> {
         if i < self.real {
@@ -592,6 +724,16 @@ impl Shadow {
         }
         let answers: Vec<&[f64]> = origin.points.iter().flatten().map(Vec::as_slice).collect();
         (answers.len() == self.real).then(|| mean_of(&answers))
+    }
+}
+
+/// `bands[l][k]`: `point[k]` plus level `l`'s offset at lead `k`.
+fn fill_bands(bands: &mut [Vec<f64>], point: &[f64], offsets: &[Vec<f64>], power: f64, floor: f64) {
+    for (k, (&p, per_level)) in point.iter().zip(offsets).enumerate() {
+        let scale = scale_of(p, power, floor);
+        for (band, offset) in bands.iter_mut().zip(per_level) {
+            band[k] = p + offset * scale;
+        }
     }
 }
 

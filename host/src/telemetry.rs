@@ -114,6 +114,11 @@ pub struct Metrics {
     pub candidate_served: GaugeVec,
     pub model_switches_total: IntCounterVec,
     pub bands_calibrated: GaugeVec,
+    /// 1 for the sizing rule in force, 0 for the others.
+    pub sizing_rule: GaugeVec,
+    pub sizing_level: GaugeVec,
+    pub sizing_recent_shortfall: GaugeVec,
+    pub sizing_target_shortfall: GaugeVec,
 }
 
 impl Metrics {
@@ -253,6 +258,26 @@ impl Metrics {
             bands_calibrated: gauge(
                 "kedastral_bands_calibrated",
                 "1 when the served bands come from the recent forecast errors.",
+                wm,
+            ),
+            sizing_rule: gauge(
+                "kedastral_sizing_rule",
+                "1 for how pods are sized now (objective, warming-up, quantile-level, headroom), 0 for the others.",
+                &["workload", "rule"],
+            ),
+            sizing_level: gauge(
+                "kedastral_sizing_quantile_level",
+                "The forecast quantile level pods are sized on.",
+                wm,
+            ),
+            sizing_recent_shortfall: gauge(
+                "kedastral_sizing_recent_shortfall_ratio",
+                "Share of recent times the sizing would have left capacity short, replayed on the workload's own recent forecasts.",
+                wm,
+            ),
+            sizing_target_shortfall: gauge(
+                "kedastral_sizing_target_shortfall_ratio",
+                "The share of time capacity may fall short (target-shortfall).",
                 wm,
             ),
             registry,

@@ -13,19 +13,34 @@
 //!   pairs; the season is a day when the step divides it and the history
 //!   before the first origin covers two days, else one step (plain naive);
 //! - interval coverage: the share of actuals inside each central interval;
-//! - capacity: at each origin both policies decide the pods for `stride`
-//!   steps, with the same information; with a pod-start delay of `d` steps
-//!   those are the steps from `d` on (pods asked for now are ready then), so
-//!   a policy must see `d` steps ahead to be on time. The predictive policy sizes
-//!   each step on its forecast (the point forecast, or a quantile such as
-//!   p90), the reactive policy on the last observed value. Pods are `max(1, ceil(load / target_per_pod))`. A step is
-//!   under-provisioned when its actual load needs more pods than it got;
-//!   over-provisioned pod-steps add up the pods beyond what was needed.
+//! - capacity, as KEDA and the HPA would run it ([`sim`]): every step a
+//!   policy asks for replicas, the HPA keeps the most asked for over the
+//!   scale-down stabilisation window, and pods asked for are ready
+//!   `pod_start_delay` steps later. The predictive policy decides from the
+//!   forecast of the latest origin: the most its sizing load asks for over
+//!   the lead window (from now to when the pods will be ready), and with
+//!   the reactive floor at least what the last observed value needs. The
+//!   reactive policy asks for the last observed value's pods, through the
+//!   same HPA. Pods are `max(1, ceil(load / target_per_pod))`; a step is
+//!   under-provisioned when its actual load needs more pods than were
+//!   ready, and pod-time is compared with an oracle that runs exactly the
+//!   pods each step needs. The trade-off curves replay the same forecasts
+//!   at other objectives and fixed levels.
 
 pub mod report;
+pub mod sim;
 
 use kedastral_model_sdk::{Forecast, ForecastRequest, Series};
 use serde::Serialize;
+
+pub use self::sim::CapacityOutcome;
+use self::sim::HpaSim;
+use crate::sizing::{self, Chooser, Curve, Sizing};
+
+/// Objectives the trade-off curve replays.
+pub const TRADEOFF_OBJECTIVES: [f64; 7] = [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2];
+/// Fixed levels the trade-off curve replays.
+pub const TRADEOFF_LEVELS: [f64; 6] = [0.5, 0.75, 0.9, 0.95, 0.98, 0.99];
 
 #[derive(Debug, Clone)]
 pub struct BacktestConfig {
@@ -40,11 +55,37 @@ pub struct BacktestConfig {
     pub intervals: Vec<f64>,
     /// Load one pod serves.
     pub target_per_pod: f64,
-    /// Size pods on this forecast quantile instead of the point forecast.
-    pub sizing_quantile: Option<f64>,
+    pub sizing: Sizing,
     /// Steps between asking for pods and their being ready.
     pub pod_start_delay: usize,
+    /// Steps the HPA keeps the most replicas asked for before scaling in.
+    pub stabilization_steps: usize,
+    /// The predictive policy asks for at least the last observed value's pods.
+    pub reactive_floor: bool,
     pub params: Vec<(String, String)>,
+}
+
+/// A forecast at one origin and, when the shadow evaluation has enough
+/// recent errors, the evidence for sizing to an objective.
+pub struct Answer {
+    pub forecast: Forecast,
+    pub sizing: Option<SizingEvidence>,
+}
+
+impl From<Forecast> for Answer {
+    fn from(forecast: Forecast) -> Self {
+        Self {
+            forecast,
+            sizing: None,
+        }
+    }
+}
+
+/// The recent shortfall of every level of [`sizing::LEVELS`], and each
+/// level's band for this forecast.
+pub struct SizingEvidence {
+    pub curve: Curve,
+    pub bands: Vec<Vec<f64>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -108,31 +149,57 @@ pub struct Coverage {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct CapacityOutcome {
-    /// Share of steps with fewer pods than the actual load needed.
-    pub under_provisioned_share: f64,
-    /// Pods beyond what the actual load needed, summed over steps.
-    pub over_provisioned_pod_steps: f64,
-    /// The same in pod-minutes.
-    pub over_provisioned_pod_minutes: f64,
-    /// All pods summed over steps.
-    pub pod_steps: f64,
-    /// Share of the load above what the pods could serve.
-    pub unserved_load_share: f64,
-    /// Times the pod count changed.
-    pub scaling_changes: usize,
+pub struct CapacityReport {
+    pub target_per_pod: f64,
+    pub sizing: SizingReport,
+    pub pod_start_delay_steps: usize,
+    pub stabilization_steps: usize,
+    pub reactive_floor: bool,
+    pub steps: usize,
+    pub predictive: CapacityOutcome,
+    pub reactive: CapacityOutcome,
+    /// The same forecasts sized to other objectives, then on fixed levels.
+    pub tradeoff: Vec<TradeoffPoint>,
+}
+
+/// How the predictive policy sized pods over the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SizingReport {
+    pub rule: sizing::SizingRule,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_shortfall: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<f64>,
+    /// For an objective: the origins sized on each level, and those sized
+    /// on the warm-up headroom before there was evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub levels_used: Vec<LevelUse>,
+    pub warming_up_origins: usize,
+    pub level_changes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct CapacityReport {
-    pub target_per_pod: f64,
-    /// The forecast quantile pods were sized on; `None`: the point forecast.
-    pub sizing_quantile: Option<f64>,
-    pub pod_start_delay_steps: usize,
-    pub steps: usize,
-    pub predictive: CapacityOutcome,
-    pub reactive: CapacityOutcome,
+pub struct LevelUse {
+    pub level: f64,
+    pub origins: usize,
+}
+
+/// One point of the trade-off curve.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TradeoffPoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_shortfall: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    pub under_provisioned_share: f64,
+    pub pod_time_over_oracle: f64,
+    pub unserved_load_share: f64,
+    pub scaling_changes_per_day: f64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -170,7 +237,7 @@ pub fn run(
     series: &Series,
     config: &BacktestConfig,
     min_history: usize,
-    mut forecast: impl FnMut(&ForecastRequest) -> Result<Forecast, OriginFailure>,
+    mut forecast: impl FnMut(&ForecastRequest) -> Result<Answer, OriginFailure>,
 ) -> Result<BacktestReport, BacktestError> {
     check_config(config)?;
     let y = &series.values;
@@ -196,8 +263,12 @@ pub fn run(
     let season = if day >= 2 && first >= 2 * day { day } else { 1 };
     let scale = seasonal_scale(&y[..first], season);
 
-    let levels = quantile_levels(&config.intervals, config.sizing_quantile);
-    let sizing_band = config.sizing_quantile.map(|q| {
+    let sizing_quantile = match config.sizing {
+        Sizing::Quantile(q) => Some(q),
+        _ => None,
+    };
+    let levels = quantile_levels(&config.intervals, sizing_quantile);
+    let sizing_band = sizing_quantile.map(|q| {
         levels
             .iter()
             .position(|&l| l == round_level(q))
@@ -208,9 +279,25 @@ pub fn run(
     let mut inside = vec![0usize; config.intervals.len()];
     let mut covered_points = 0usize;
     let step_minutes = f64::from(series.step_seconds) / 60.0;
-    let mut predictive = PolicySim::new(config.target_per_pod, step_minutes);
-    let mut reactive = PolicySim::new(config.target_per_pod, step_minutes);
     let delay = config.pod_start_delay;
+    let hpa = || {
+        HpaSim::new(
+            config.target_per_pod,
+            delay,
+            config.stabilization_steps,
+            step_minutes,
+        )
+    };
+    let mut predictive = Policy::new(config.sizing, hpa());
+    let mut reactive = hpa();
+    let mut tradeoff: Vec<Policy> = TRADEOFF_OBJECTIVES
+        .iter()
+        .map(|&t| Sizing::Objective(t))
+        .chain(TRADEOFF_LEVELS.iter().map(|&q| Sizing::Quantile(q)))
+        .map(|sizing| Policy::new(sizing, hpa()))
+        .collect();
+    // Steps before this only warm the HPA's windows up.
+    let counted_from = first + delay + config.stabilization_steps;
     let mut failed = 0usize;
     let mut first_failure = None;
 
@@ -222,9 +309,8 @@ pub fn run(
             quantiles: levels.clone(),
             params: config.params.clone(),
         };
-        let last_observed = y[..origin].iter().rev().copied().find(|v| !v.is_nan());
         let answer = match forecast(&request) {
-            Ok(f) => Some(f),
+            Ok(a) => Some(a),
             Err(OriginFailure::Stop(message)) => {
                 return Err(BacktestError::Stopped { origin, message });
             }
@@ -234,28 +320,49 @@ pub fn run(
                 None
             }
         };
+        // Each policy's load per lead from this origin; `None`: the forecast
+        // failed, and the policy falls back on the reactive decision, as
+        // the service keeps serving its last good answer.
+        let served_band = |a: &Answer| sizing_band.map(|b| a.forecast.quantiles[b].values.clone());
+        let main_loads = answer.as_ref().map(|a| predictive.loads(a, served_band(a)));
+        let other_loads: Vec<Option<Vec<f64>>> = tradeoff
+            .iter_mut()
+            .map(|p| answer.as_ref().map(|a| p.loads(a, None)))
+            .collect();
+        // Capacity: a decision every step until the next origin.
+        for k0 in 0..config.stride {
+            let t = origin + k0;
+            let last_observed = y[..t].iter().rev().copied().find(|v| !v.is_nan());
+            let actual = y[t];
+            let counted = t >= counted_from;
+            let reactive_load = last_observed.unwrap_or(0.0);
+            let floor = last_observed.filter(|_| config.reactive_floor);
+            let target = config.target_per_pod;
+            let ask = |loads: &Option<Vec<f64>>| {
+                let planned = loads.as_ref().map_or(reactive_load, |l| {
+                    l[k0..=k0 + delay]
+                        .iter()
+                        .copied()
+                        .fold(f64::NEG_INFINITY, f64::max)
+                        .max(floor.unwrap_or(f64::NEG_INFINITY))
+                });
+                pods_for(planned, target)
+            };
+            predictive.sim.step(ask(&main_loads), actual, counted);
+            for (policy, loads) in tradeoff.iter_mut().zip(&other_loads) {
+                policy.sim.step(ask(loads), actual, counted);
+            }
+            reactive.step(pods_for(reactive_load, target), actual, counted);
+        }
+        let Some(f) = answer.as_ref().map(|a| &a.forecast) else {
+            continue;
+        };
         for lead in 0..h {
             let t = origin + lead;
             let actual = y[t];
             if actual.is_nan() {
                 continue;
             }
-            // Capacity decisions hold for `stride` steps, from when the pods
-            // they ask for are ready.
-            if (delay..delay + config.stride).contains(&lead) {
-                let reactive_load = last_observed.unwrap_or(actual);
-                // A failed forecast falls back on the reactive decision, as
-                // the service keeps serving its last good answer.
-                let predicted_load = answer
-                    .as_ref()
-                    .map_or(reactive_load, |f| match sizing_band {
-                        Some(b) => f.quantiles[b].values[lead],
-                        None => f.values[lead],
-                    });
-                predictive.step(predicted_load, actual);
-                reactive.step(reactive_load, actual);
-            }
-            let Some(f) = &answer else { continue };
             let naive = seasonal_naive(y, origin, lead, season);
             if naive.is_nan() {
                 continue;
@@ -274,7 +381,6 @@ pub fn run(
     if failed == origins.len() {
         return Err(BacktestError::AllFailed(first_failure.unwrap_or_default()));
     }
-    let steps = predictive.steps;
     Ok(BacktestReport {
         horizon: config.horizon,
         step_seconds: series.step_seconds,
@@ -296,14 +402,127 @@ pub fn run(
             .collect(),
         capacity: CapacityReport {
             target_per_pod: config.target_per_pod,
-            sizing_quantile: config.sizing_quantile,
+            sizing: predictive.report(),
             pod_start_delay_steps: delay,
-            steps,
-            predictive: predictive.outcome(),
+            stabilization_steps: config.stabilization_steps,
+            reactive_floor: config.reactive_floor,
+            steps: predictive.sim.steps(),
+            predictive: predictive.sim.outcome(),
             reactive: reactive.outcome(),
+            tradeoff: tradeoff.iter().map(Policy::tradeoff_point).collect(),
         },
         selection: None,
     })
+}
+
+/// One way of sizing, replayed through its own HPA.
+struct Policy {
+    sizing: Sizing,
+    chooser: Option<Chooser>,
+    sim: HpaSim,
+    /// Origins sized on each of [`sizing::LEVELS`] (objectives only).
+    used: Vec<usize>,
+    warming_up: usize,
+}
+
+impl Policy {
+    fn new(sizing: Sizing, sim: HpaSim) -> Self {
+        Self {
+            chooser: match sizing {
+                Sizing::Objective(t) => Some(Chooser::new(t)),
+                _ => None,
+            },
+            sizing,
+            sim,
+            used: vec![0; sizing::LEVELS.len()],
+            warming_up: 0,
+        }
+    }
+
+    /// The load to size on at each lead of `answer`. `served` is the
+    /// served forecast's own band at a quantile level, when one is asked
+    /// for; otherwise a level's band comes from the sizing evidence (or the
+    /// point forecast times the warm-up headroom without it).
+    fn loads(&mut self, answer: &Answer, served: Option<Vec<f64>>) -> Vec<f64> {
+        let point = &answer.forecast.values;
+        let times = |h: f64| point.iter().map(|v| v * h).collect();
+        let level = match self.sizing {
+            Sizing::Headroom(h) => return times(h),
+            Sizing::Quantile(q) => {
+                if let Some(band) = served {
+                    return band;
+                }
+                sizing::LEVELS.iter().position(|&l| (l - q).abs() < 1e-9)
+            }
+            Sizing::Objective(_) => {
+                let chooser = self.chooser.as_mut().expect("objective");
+                answer.sizing.as_ref().map(|e| {
+                    let level = chooser.update(&e.curve);
+                    sizing::LEVELS
+                        .iter()
+                        .position(|&l| l == level)
+                        .expect("a level")
+                })
+            }
+        };
+        match (level, &answer.sizing) {
+            (Some(l), Some(evidence)) => {
+                self.used[l] += 1;
+                evidence.bands[l].clone()
+            }
+            _ => {
+                self.warming_up += 1;
+                times(sizing::WARM_UP_HEADROOM)
+            }
+        }
+    }
+
+    fn report(&self) -> SizingReport {
+        let (rule, target_shortfall, level, headroom) = match self.sizing {
+            Sizing::Objective(t) => (
+                sizing::SizingRule::Objective,
+                Some(t),
+                self.chooser.as_ref().and_then(Chooser::level),
+                None,
+            ),
+            Sizing::Quantile(q) => (sizing::SizingRule::QuantileLevel, None, Some(q), None),
+            Sizing::Headroom(h) => (sizing::SizingRule::Headroom, None, None, Some(h)),
+        };
+        SizingReport {
+            rule,
+            target_shortfall,
+            level,
+            headroom,
+            levels_used: match self.sizing {
+                Sizing::Objective(_) => sizing::LEVELS
+                    .iter()
+                    .zip(&self.used)
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(&level, &origins)| LevelUse { level, origins })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            warming_up_origins: self.warming_up,
+            level_changes: self.chooser.as_ref().map_or(0, Chooser::changes),
+        }
+    }
+
+    fn tradeoff_point(&self) -> TradeoffPoint {
+        let o = self.sim.outcome();
+        let (target_shortfall, level) = match self.sizing {
+            Sizing::Objective(t) => (Some(t), None),
+            Sizing::Quantile(q) => (None, Some(q)),
+            Sizing::Headroom(_) => (None, None),
+        };
+        TradeoffPoint {
+            target_shortfall,
+            level,
+            under_provisioned_share: o.under_provisioned_share,
+            pod_time_over_oracle: o.pod_time_over_oracle,
+            unserved_load_share: o.unserved_load_share,
+            scaling_changes_per_day: o.scaling_changes_per_day,
+        }
+    }
 }
 
 fn check_config(config: &BacktestConfig) -> Result<(), BacktestError> {
@@ -332,11 +551,17 @@ fn check_config(config: &BacktestConfig) -> Result<(), BacktestError> {
     if config.intervals.iter().any(|&l| !(l > 0.0 && l < 1.0)) {
         return bad("interval levels must be strictly between 0 and 1");
     }
-    if config
-        .sizing_quantile
-        .is_some_and(|q| !(q > 0.0 && q < 1.0))
-    {
-        return bad("the sizing quantile level must be strictly between 0 and 1");
+    match config.sizing {
+        Sizing::Quantile(q) if !(q > 0.0 && q < 1.0) => {
+            return bad("the sizing quantile level must be strictly between 0 and 1");
+        }
+        Sizing::Objective(t) if !(t > 0.0 && t < 0.5) => {
+            return bad("the target shortfall must be above 0 and below 50 %");
+        }
+        Sizing::Headroom(h) if !(h.is_finite() && h >= 1.0) => {
+            return bad("headroom must be a number >= 1");
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -425,68 +650,6 @@ impl ErrorSums {
     }
 }
 
-struct PolicySim {
-    target: f64,
-    step_minutes: f64,
-    steps: usize,
-    under: usize,
-    over_pods: f64,
-    pods_total: f64,
-    unserved: f64,
-    load_total: f64,
-    changes: usize,
-    last_pods: Option<f64>,
-}
-
-impl PolicySim {
-    fn new(target: f64, step_minutes: f64) -> Self {
-        Self {
-            target,
-            step_minutes,
-            steps: 0,
-            under: 0,
-            over_pods: 0.0,
-            pods_total: 0.0,
-            unserved: 0.0,
-            load_total: 0.0,
-            changes: 0,
-            last_pods: None,
-        }
-    }
-
-    fn step(&mut self, planned_load: f64, actual: f64) {
-        let pods = pods_for(planned_load, self.target);
-        let needed = pods_for(actual, self.target);
-        self.steps += 1;
-        if pods < needed {
-            self.under += 1;
-        }
-        self.over_pods += (pods - needed).max(0.0);
-        self.pods_total += pods;
-        self.unserved += (actual - pods * self.target).max(0.0);
-        self.load_total += actual.max(0.0);
-        if self.last_pods.is_some_and(|p| p != pods) {
-            self.changes += 1;
-        }
-        self.last_pods = Some(pods);
-    }
-
-    fn outcome(&self) -> CapacityOutcome {
-        CapacityOutcome {
-            under_provisioned_share: self.under as f64 / self.steps.max(1) as f64,
-            over_provisioned_pod_steps: self.over_pods,
-            over_provisioned_pod_minutes: self.over_pods * self.step_minutes,
-            pod_steps: self.pods_total,
-            unserved_load_share: if self.load_total > 0.0 {
-                self.unserved / self.load_total
-            } else {
-                0.0
-            },
-            scaling_changes: self.changes,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use kedastral_model_sdk::QuantileBand;
@@ -501,8 +664,10 @@ mod tests {
             max_history: 1000,
             intervals: vec![0.8],
             target_per_pod: 10.0,
-            sizing_quantile: None,
+            sizing: Sizing::Headroom(1.0),
             pod_start_delay: 0,
+            stabilization_steps: 0,
+            reactive_floor: false,
             params: vec![],
         }
     }
@@ -536,7 +701,7 @@ mod tests {
     }
 
     /// A model that knows the future: perfect accuracy, full coverage.
-    fn oracle(values: Vec<f64>) -> impl FnMut(&ForecastRequest) -> Result<Forecast, OriginFailure> {
+    fn oracle(values: Vec<f64>) -> impl FnMut(&ForecastRequest) -> Result<Answer, OriginFailure> {
         move |r: &ForecastRequest| {
             let o = r.history.values.len() + ((r.history.start_unix_seconds) / 60) as usize;
             let v = values[o..o + r.horizon as usize].to_vec();
@@ -550,8 +715,42 @@ mod tests {
                     })
                     .collect(),
                 values: v,
-            })
+            }
+            .into())
         }
+    }
+
+    #[test]
+    fn the_scale_down_window_holds_a_peak_and_the_trade_off_replays_every_objective() {
+        // One spike in a flat series: the oracle asks for it, and with a
+        // 3-step stabilisation window the pods stay three steps after it.
+        let mut values = vec![10.0; 60];
+        values[30] = 50.0;
+        let series = Series::new(0, 60, values.clone());
+        let mut held = config();
+        held.horizon = 4;
+        held.stride = 1;
+        held.stabilization_steps = 3;
+        let report = run(&series, &held, 2, oracle(values.clone())).unwrap();
+        let c = &report.capacity;
+        assert_eq!(c.predictive.under_provisioned_share, 0.0);
+        assert_eq!(c.predictive.over_provisioned_pod_steps, 12.0);
+        assert_eq!(c.stabilization_steps, 3);
+        // Without sizing evidence every objective warms up on the point x
+        // 1.2, and each fixed level falls back the same way.
+        assert_eq!(
+            c.tradeoff.len(),
+            TRADEOFF_OBJECTIVES.len() + TRADEOFF_LEVELS.len()
+        );
+        assert!(c.tradeoff.iter().all(|p| p.under_provisioned_share == 0.0));
+        // The reactive floor keeps the last value's pods: one step of 5
+        // pods after the spike, beyond what the window holds.
+        held.reactive_floor = true;
+        let floored = run(&series, &held, 2, oracle(values)).unwrap();
+        assert_eq!(
+            floored.capacity.predictive.over_provisioned_pod_steps,
+            12.0 + 4.0
+        );
     }
 
     #[test]
@@ -571,6 +770,7 @@ mod tests {
         assert_eq!(report.coverage[0].coverage, 1.0);
         assert_eq!(report.capacity.predictive.under_provisioned_share, 0.0);
         assert_eq!(report.capacity.predictive.over_provisioned_pod_steps, 0.0);
+        assert_eq!(report.capacity.predictive.pod_time_over_oracle, 0.0);
         assert!(report.capacity.reactive.under_provisioned_share > 0.9);
         // Naive (no daily season in 40 minutes): the value one step back.
         assert_eq!(report.season_steps, 1);

@@ -9,11 +9,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::{BacktestConfig, BacktestError, BacktestReport, Coverage};
+use super::{Answer, BacktestConfig, BacktestError, BacktestReport, Coverage, SizingEvidence};
 use crate::candidates::Candidates;
 use crate::history;
 use crate::model::{Guard, ModelInfo, Series};
 use crate::shadow::{Selection, ShadowConfig};
+use crate::sizing::{self, Replay, Sizing};
 
 /// A backtest's settings before the history is known: the target per pod,
 /// the stride and the pod-start delay in steps are filled in per history, so
@@ -28,8 +29,11 @@ pub struct Plan {
     pub intervals: Vec<f64>,
     /// Load one pod serves [default: [`default_target_per_pod`]].
     pub target_per_pod: Option<f64>,
-    pub sizing_quantile: Option<f64>,
+    pub sizing: Sizing,
     pub pod_start_delay: Duration,
+    /// How long the HPA keeps the most replicas asked for before scaling in.
+    pub stabilization: Duration,
+    pub reactive_floor: bool,
     pub params: Vec<(String, String)>,
     /// Bands calibrated on the shadow evaluation's errors.
     pub calibrate: bool,
@@ -48,17 +52,26 @@ impl Plan {
             target_per_pod: self
                 .target_per_pod
                 .unwrap_or_else(|| default_target_per_pod(series)),
-            sizing_quantile: self.sizing_quantile,
+            sizing: self.sizing,
             pod_start_delay: self.pod_start_delay.as_secs().div_ceil(step) as usize,
+            stabilization_steps: (self.stabilization.as_secs() / step) as usize,
+            reactive_floor: self.reactive_floor,
             params: self.params.clone(),
         }
     }
 
-    /// The shadow evaluation a forecast at each origin runs.
-    pub fn shadow(&self) -> ShadowConfig {
-        let mut config = ShadowConfig::for_horizon(self.horizon, self.max_history);
-        config.calibrate = self.calibrate;
-        config
+    /// The shadow evaluation a forecast at each origin runs, replaying
+    /// sizing as `config` runs pods.
+    pub fn shadow(&self, config: &BacktestConfig) -> ShadowConfig {
+        let mut shadow = ShadowConfig::for_horizon(self.horizon, self.max_history);
+        shadow.calibrate = self.calibrate;
+        shadow.sizing = Some(Replay {
+            delay_steps: config.pod_start_delay,
+            stabilization_steps: config.stabilization_steps,
+            reactive_floor: config.reactive_floor,
+            target_per_pod: Some(config.target_per_pod),
+        });
+        shadow
     }
 
     /// Backtests `candidates` on `series` through `guards`, which a folder's
@@ -69,10 +82,19 @@ impl Plan {
         candidates: &Candidates,
         guards: &mut [Guard],
     ) -> Result<BacktestReport, BacktestError> {
-        let mut offline = candidates.offline(self.shadow(), guards);
+        let config = self.config_for(series);
+        let mut offline = candidates.offline(self.shadow(&config), guards);
         let min_history = candidates.info.min_history as usize;
-        let mut report = super::run(series, &self.config_for(series), min_history, |r| {
-            offline.forecast(r)
+        let mut report = super::run(series, &config, min_history, |r| {
+            let forecast = offline.forecast(r)?;
+            let shadow = &offline.shadow;
+            let sizing = shadow.sizing_curve().map(|curve| SizingEvidence {
+                curve: curve.clone(),
+                bands: (0..sizing::LEVELS.len())
+                    .filter_map(|l| shadow.sizing_band(l, &forecast.values))
+                    .collect(),
+            });
+            Ok(Answer { forecast, sizing })
         })?;
         report.selection = Some(offline.shadow.selection());
         Ok(report)
@@ -190,6 +212,11 @@ pub struct Aggregate {
     pub reactive_under_provisioned_share: f64,
     pub predictive_over_provisioned_pod_minutes: f64,
     pub reactive_over_provisioned_pod_minutes: f64,
+    /// Means over traces of pod-time over the oracle.
+    pub predictive_pod_time_over_oracle: f64,
+    pub reactive_pod_time_over_oracle: f64,
+    /// The trace short of capacity most often under the predictive policy.
+    pub worst_predictive_under_provisioned_share: f64,
 }
 
 fn geometric_mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -240,6 +267,17 @@ pub fn aggregate(traces: &[TraceReport]) -> Aggregate {
         reactive_over_provisioned_pod_minutes: reports()
             .map(|r| r.capacity.reactive.over_provisioned_pod_minutes)
             .sum(),
+        predictive_pod_time_over_oracle: reports()
+            .map(|r| r.capacity.predictive.pod_time_over_oracle)
+            .sum::<f64>()
+            / n,
+        reactive_pod_time_over_oracle: reports()
+            .map(|r| r.capacity.reactive.pod_time_over_oracle)
+            .sum::<f64>()
+            / n,
+        worst_predictive_under_provisioned_share: reports()
+            .map(|r| r.capacity.predictive.under_provisioned_share)
+            .fold(0.0, f64::max),
     }
 }
 
@@ -260,14 +298,7 @@ pub fn write_folder_text(
     writeln!(
         out,
         "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}  served",
-        "trace",
-        "MASE",
-        "naive",
-        "ratio",
-        "sMAPE",
-        "coverage",
-        "under-prov p/r",
-        "over pod-min p/r",
+        "trace", "MASE", "naive", "ratio", "sMAPE", "coverage", "under-prov p/r", "over oracle p/r",
     )?;
     for t in traces {
         let r = &t.report;
@@ -289,8 +320,9 @@ pub fn write_folder_text(
                 pct(c.reactive.under_provisioned_share)
             ),
             format!(
-                "{:.0} / {:.0}",
-                c.predictive.over_provisioned_pod_minutes, c.reactive.over_provisioned_pod_minutes
+                "{} / {}",
+                pct(c.predictive.pod_time_over_oracle),
+                pct(c.reactive.pod_time_over_oracle)
             ),
             r.selection.as_ref().map_or("", |s| s.chosen.as_str()),
         )?;
@@ -299,7 +331,8 @@ pub fn write_folder_text(
     writeln!(
         out,
         "\naggregate: geometric mean MASE {}, of MASE / seasonal naive's {}; beats seasonal naive \
-         on {} of {}; mean sMAPE {}; mean coverage {}; under-provisioned {} predictive, {} reactive",
+         on {} of {}; mean sMAPE {}; mean coverage {}; under-provisioned {} predictive (worst \
+         trace {}), {} reactive; pod-time over the oracle {} predictive, {} reactive",
         opt(a.geometric_mean_mase, 3),
         opt(a.geometric_mean_mase_ratio, 3),
         a.beats_seasonal_naive,
@@ -307,7 +340,10 @@ pub fn write_folder_text(
         a.mean_smape.map_or("n/a".to_owned(), pct),
         coverage.join(" / "),
         pct(a.predictive_under_provisioned_share),
+        pct(a.worst_predictive_under_provisioned_share),
         pct(a.reactive_under_provisioned_share),
+        pct(a.predictive_pod_time_over_oracle),
+        pct(a.reactive_pod_time_over_oracle),
     )?;
     Ok(())
 }
@@ -365,25 +401,21 @@ pub fn write_text(
     }
     writeln!(out)?;
     let c = &r.capacity;
-    let sized_on = c
-        .sizing_quantile
-        .map_or("the point forecast".to_owned(), |q| {
-            format!("p{}", q * 100.0)
-        });
     writeln!(
         out,
-        "capacity: {} steps, {} per pod, pods sized on {sized_on}, ready {} steps after asking",
-        c.steps, c.target_per_pod, c.pod_start_delay_steps
+        "capacity: {} steps, {} per pod, pods sized on {}, ready {} steps after asking, \
+         scale-in after {} steps, reactive floor {}",
+        c.steps,
+        c.target_per_pod,
+        describe_sizing(&c.sizing),
+        c.pod_start_delay_steps,
+        c.stabilization_steps,
+        if c.reactive_floor { "on" } else { "off" },
     )?;
     writeln!(
         out,
-        "  {:<24}{:>18}{:>18}{:>12}{:>16}{:>17}",
-        "",
-        "under-provisioned",
-        "over pod-minutes",
-        "pod-steps",
-        "unserved load",
-        "scaling changes"
+        "  {:<24}{:>18}{:>20}{:>16}{:>16}",
+        "", "under-provisioned", "pod-time over oracle", "unserved load", "changes / day"
     )?;
     for (name, o) in [
         ("predictive", &c.predictive),
@@ -391,12 +423,31 @@ pub fn write_text(
     ] {
         writeln!(
             out,
-            "  {name:<24}{:>17.1}%{:>18.0}{:>12.0}{:>15.2}%{:>17}",
+            "  {name:<24}{:>17.1}%{:>19.1}%{:>15.2}%{:>16.1}",
             o.under_provisioned_share * 100.0,
-            o.over_provisioned_pod_minutes,
-            o.pod_steps,
+            o.pod_time_over_oracle * 100.0,
             o.unserved_load_share * 100.0,
-            o.scaling_changes
+            o.scaling_changes_per_day
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "trade-off: what each objective or fixed level costs here"
+    )?;
+    for p in &c.tradeoff {
+        let name = match (p.target_shortfall, p.level) {
+            (Some(t), _) => format!("objective {}", sizing::show_share(t)),
+            (None, Some(q)) => format!("level p{}", q * 100.0),
+            (None, None) => "headroom".to_owned(),
+        };
+        writeln!(
+            out,
+            "  {name:<24}{:>17.1}%{:>19.1}%{:>15.2}%{:>16.1}",
+            p.under_provisioned_share * 100.0,
+            p.pod_time_over_oracle * 100.0,
+            p.unserved_load_share * 100.0,
+            p.scaling_changes_per_day
         )?;
     }
     if let Some(selection) = &r.selection {
@@ -404,6 +455,33 @@ pub fn write_text(
         write_selection(out, selection)?;
     }
     Ok(())
+}
+
+/// How the predictive policy sized pods, in a few words.
+pub fn describe_sizing(s: &super::SizingReport) -> String {
+    match (s.target_shortfall, s.level, s.headroom) {
+        (Some(t), _, _) => {
+            let used: Vec<String> = s
+                .levels_used
+                .iter()
+                .map(|u| format!("p{} x{}", u.level * 100.0, u.origins))
+                .collect();
+            format!(
+                "the level meeting a {} shortfall ({}; {} origins warming up on the point x {})",
+                sizing::show_share(t),
+                if used.is_empty() {
+                    "none chosen".to_owned()
+                } else {
+                    used.join(", ")
+                },
+                s.warming_up_origins,
+                sizing::WARM_UP_HEADROOM
+            )
+        }
+        (None, Some(q), _) => format!("p{}", q * 100.0),
+        (None, None, Some(h)) => format!("the point forecast x {h}"),
+        (None, None, None) => "the point forecast".to_owned(),
+    }
 }
 
 /// The shadow evaluation at the last origin: what served, what scored.

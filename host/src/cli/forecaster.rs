@@ -102,12 +102,29 @@ pub struct WorkloadArgs {
     /// without --config.
     #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
     pub target_per_pod: Option<f64>,
-    /// Multiplier on the point forecast, >= 1 [default: 1.2].
+    /// Share of time ready capacity may fall below the load (`2%` or
+    /// `0.02`): the workload sizes on the lowest calibrated quantile band its
+    /// own recent forecasts say meets it [default: 3%].
+    #[arg(long, env = "KEDASTRAL_TARGET_SHORTFALL", value_parser = crate::sizing::parse_share)]
+    pub target_shortfall: Option<f64>,
+    /// Size on the point forecast times this (>= 1) instead of an objective.
     #[arg(long, env = "KEDASTRAL_HEADROOM")]
     pub headroom: Option<f64>,
-    /// Size on this forecast quantile (e.g. 0.9) instead of point x headroom.
+    /// Size on this forecast quantile (e.g. 0.9) instead of an objective.
     #[arg(long, env = "KEDASTRAL_QUANTILE_LEVEL", value_parser = parse_level)]
     pub quantile_level: Option<f64>,
+    /// Time from asking for pods to their serving load: replicas for a time
+    /// are asked for this long before it [default: 3m].
+    #[arg(long, env = "KEDASTRAL_POD_START_DELAY")]
+    pub pod_start_delay: Option<String>,
+    /// How long capacity is kept after the last plan that wanted it before
+    /// scaling in, like the HPA's scale-down stabilisation [default: 5m].
+    #[arg(long, env = "KEDASTRAL_SCALE_DOWN_STABILIZATION")]
+    pub scale_down_stabilization: Option<String>,
+    /// Tell KEDA at least the replicas the last observed value needs
+    /// [default: true].
+    #[arg(long, env = "KEDASTRAL_REACTIVE_FLOOR", action = clap::ArgAction::Set)]
+    pub reactive_floor: Option<bool>,
     /// Fewest replicas [default: 1].
     #[arg(long, env = "KEDASTRAL_MIN")]
     pub min: Option<u32>,
@@ -129,8 +146,8 @@ pub struct WorkloadArgs {
     #[arg(long, env = "KEDASTRAL_STALE_AFTER")]
     pub stale_after: Option<String>,
     /// How far ahead live forecast error is measured, and the scaler's
-    /// window for this workload unless it sets its own [default: 5m, or the
-    /// horizon if shorter].
+    /// window for this workload unless it sets its own [default: the pod
+    /// start delay in whole steps, at least one, at most the horizon].
     #[arg(long, env = "KEDASTRAL_LEAD_TIME")]
     pub lead_time: Option<String>,
 }
@@ -151,7 +168,14 @@ impl WorkloadArgs {
             ("--param", !self.params.is_empty()),
             ("--max-forecast-ratio", self.max_forecast_ratio.is_some()),
             ("--target-per-pod", self.target_per_pod.is_some()),
+            ("--target-shortfall", self.target_shortfall.is_some()),
             ("--headroom", self.headroom.is_some()),
+            ("--pod-start-delay", self.pod_start_delay.is_some()),
+            (
+                "--scale-down-stabilization",
+                self.scale_down_stabilization.is_some(),
+            ),
+            ("--reactive-floor", self.reactive_floor.is_some()),
             ("--quantile-level", self.quantile_level.is_some()),
             ("--min", self.min.is_some()),
             ("--max", self.max.is_some()),
@@ -205,8 +229,12 @@ impl WorkloadArgs {
             calibrate: self.calibrate,
             max_forecast_ratio: self.max_forecast_ratio,
             params: self.params.iter().cloned().collect(),
+            target_shortfall: self.target_shortfall.map(crate::config::Share::Number),
             headroom: self.headroom,
             quantile_level: self.quantile_level,
+            pod_start_delay: self.pod_start_delay.clone(),
+            scale_down_stabilization: self.scale_down_stabilization.clone(),
+            reactive_floor: self.reactive_floor,
             min: self.min,
             max: self.max,
             up_max_factor: self.up_max_factor,

@@ -23,6 +23,7 @@ use crate::model::{
 };
 use crate::output;
 use crate::shadow::ShadowConfig;
+use crate::sizing::{self, Replay, Sizing};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -207,10 +208,89 @@ pub struct ModelInputArgs {
     pub runtime: RuntimeArgs,
 }
 
+/// How pods are sized: shared by `forecast` and `backtest`, with the
+/// forecaster's meanings and defaults.
+#[derive(Debug, Args)]
+pub struct SizingArgs {
+    /// Share of time ready capacity may fall below the load (`2%` or
+    /// `0.02`): each history sizes on the lowest calibrated quantile band its
+    /// own recent forecasts say meets it. --quantile-level or --headroom
+    /// override it.
+    #[arg(long, env = "KEDASTRAL_TARGET_SHORTFALL", default_value = DEFAULT_TARGET_SHORTFALL, value_parser = sizing::parse_share)]
+    pub target_shortfall: f64,
+
+    /// Size pods on this forecast quantile (e.g. 0.9) instead of an
+    /// objective.
+    #[arg(long, env = "KEDASTRAL_QUANTILE_LEVEL", value_parser = parse_level)]
+    pub quantile_level: Option<f64>,
+
+    /// Size pods on the point forecast times this (>= 1) instead of an
+    /// objective.
+    #[arg(long, env = "KEDASTRAL_HEADROOM", value_parser = parse_headroom)]
+    pub headroom: Option<f64>,
+
+    /// Time between asking for pods and their serving load: replicas for a
+    /// time are asked for this long before it (rounded up to whole steps).
+    #[arg(long, env = "KEDASTRAL_POD_START_DELAY", default_value = crate::config::defaults::POD_START_DELAY, value_parser = humantime::parse_duration)]
+    pub pod_start_delay: Duration,
+
+    /// How long capacity is kept after the last decision that wanted it
+    /// before scaling in, like the HPA's scale-down stabilisation window.
+    #[arg(long, env = "KEDASTRAL_SCALE_DOWN_STABILIZATION", default_value = crate::config::defaults::SCALE_DOWN_STABILIZATION, value_parser = humantime::parse_duration)]
+    pub scale_down_stabilization: Duration,
+
+    /// Ask for at least the replicas the last observed value needs.
+    #[arg(long, env = "KEDASTRAL_REACTIVE_FLOOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reactive_floor: bool,
+}
+
+/// [`sizing::DEFAULT_TARGET_SHORTFALL`] as the flag writes it.
+const DEFAULT_TARGET_SHORTFALL: &str = "3%";
+
+impl SizingArgs {
+    /// What pods are sized on: a quantile level or a headroom if given,
+    /// else the objective.
+    pub fn sizing(&self) -> Sizing {
+        match (self.quantile_level, self.headroom) {
+            (Some(q), _) => Sizing::Quantile(q),
+            (None, Some(h)) => Sizing::Headroom(h),
+            (None, None) => Sizing::Objective(self.target_shortfall),
+        }
+    }
+
+    /// How the shadow evaluation replays sizing on `step` seconds.
+    pub fn replay(&self, step: u32) -> Replay {
+        let step = u64::from(step.max(1));
+        Replay {
+            delay_steps: self.pod_start_delay.as_secs().div_ceil(step) as usize,
+            stabilization_steps: (self.scale_down_stabilization.as_secs() / step) as usize,
+            reactive_floor: self.reactive_floor,
+            target_per_pod: None,
+        }
+    }
+}
+
+fn parse_headroom(s: &str) -> Result<f64, String> {
+    let h: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if h.is_finite() && h >= 1.0 {
+        Ok(h)
+    } else {
+        Err(format!(
+            "{h} must be a number >= 1 (1.2 plans for 20 % more)"
+        ))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
     #[command(flatten)]
     pub input: ModelInputArgs,
+
+    #[command(flatten)]
+    pub sizing: SizingArgs,
 
     /// Quantile levels for the bands, comma-separated, each in (0, 1).
     #[arg(long, env = "KEDASTRAL_QUANTILES", default_value = "0.1,0.5,0.9", value_parser = parse_levels)]
@@ -230,23 +310,15 @@ pub struct BacktestArgs {
     #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
     pub target_per_pod: Option<f64>,
 
-    /// Size pods on this forecast quantile (e.g. 0.9) instead of the point
-    /// forecast.
-    #[arg(long, env = "KEDASTRAL_QUANTILE_LEVEL", value_parser = parse_level)]
-    pub quantile_level: Option<f64>,
+    #[command(flatten)]
+    pub sizing: SizingArgs,
 
     /// Most rolling origins to evaluate.
     #[arg(long, env = "KEDASTRAL_ORIGINS", default_value_t = 1_000)]
     pub origins: usize,
 
-    /// Time between asking for pods and their serving load: each capacity
-    /// decision covers the stride that starts this long after it (`0s`
-    /// rounds up to none; otherwise to whole steps).
-    #[arg(long, env = "KEDASTRAL_POD_START_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
-    pub pod_start_delay: Duration,
-
-    /// Steps between origins, which is also how long each capacity decision
-    /// holds [default: the steps in 5 minutes, at least 1].
+    /// Steps between origins: each origin's forecast decides every step
+    /// until the next [default: the steps in 5 minutes, at least 1].
     #[arg(long, env = "KEDASTRAL_STRIDE")]
     pub stride: Option<usize>,
 
@@ -412,9 +484,19 @@ fn step_seconds(args: &ModelInputArgs) -> anyhow::Result<Option<u32>> {
 fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let series = load_history(&args.input)?;
     let candidates = load_candidates(&args.input)?;
+    let sizing = args.sizing.sizing();
+    let mut quantiles = args.quantiles.0.clone();
+    if let Sizing::Quantile(q) = sizing
+        && !quantiles.iter().any(|&l| (l - q).abs() < 1e-12)
+    {
+        quantiles.push(q);
+        quantiles.sort_by(f64::total_cmp);
+    }
+    // A delay beyond a short horizon is judged at the last step.
+    let replay = args.sizing.replay(series.step_seconds);
     let request = ForecastRequest {
         horizon: args.input.horizon,
-        quantiles: args.quantiles.0.clone(),
+        quantiles,
         params: args.input.params.clone(),
         history: series.tail(args.input.max_history.max(1)),
     };
@@ -423,19 +505,66 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let mut guards = breakers(&candidates, &args.input);
     let mut shadow = ShadowConfig::for_horizon(args.input.horizon, args.input.max_history);
     shadow.calibrate = !args.input.no_calibration;
+    shadow.sizing = Some(replay);
     let mut offline = candidates.offline(shadow, &mut guards);
     let forecast = offline
         .forecast(&request)
         .map_err(|e| anyhow::Error::msg(e.to_string()))?;
     let selection = offline.shadow.selection();
+    let sized = size_forecast(&offline.shadow, &args.sizing, &request, &forecast)?;
     let mut out = std::io::stdout().lock();
     match args.format {
-        ForecastFormat::Json => {
-            output::write_forecast_json(&mut out, &candidates.info, &request, &forecast, selection)?
-        }
-        ForecastFormat::Csv => output::write_forecast_csv(&mut out, &request, &forecast)?,
+        ForecastFormat::Json => output::write_forecast_json(
+            &mut out,
+            &candidates.info,
+            &request,
+            &forecast,
+            selection,
+            sized,
+        )?,
+        ForecastFormat::Csv => output::write_forecast_csv(&mut out, &request, &forecast, &sized)?,
     }
     Ok(())
+}
+
+/// What the default policy sizes pods on at each step of `forecast`, as
+/// the forecaster would: the chosen (or given) band or headroom, and with
+/// the reactive floor at least the last observed value.
+fn size_forecast(
+    shadow: &crate::shadow::Shadow,
+    args: &SizingArgs,
+    request: &ForecastRequest,
+    forecast: &crate::model::Forecast,
+) -> anyhow::Result<output::Sized> {
+    let sizing = args.sizing();
+    let mut chooser = match sizing {
+        Sizing::Objective(t) => Some(sizing::Chooser::new(t)),
+        _ => None,
+    };
+    let (choice, chosen) = shadow.size(
+        sizing,
+        chooser.as_mut(),
+        args.reactive_floor,
+        args.pod_start_delay.as_secs(),
+        &forecast.values,
+    );
+    let bands: Vec<(f64, &[f64])> = forecast
+        .quantiles
+        .iter()
+        .map(|b| (b.level, b.values.as_slice()))
+        .collect();
+    let policy = crate::capacity::CapacityPolicy {
+        sizing,
+        ..Default::default()
+    };
+    let mut loads = policy.loads(&forecast.values, &bands, chosen.as_deref())?;
+    let last = request.history.values.iter().rev().find(|v| !v.is_nan());
+    if let Some(&floor) = last.filter(|_| args.reactive_floor) {
+        for load in &mut loads {
+            *load = load.max(floor);
+        }
+    }
+    Ok(output::Sized { choice, loads })
 }
 
 fn backtest_plan(args: &BacktestArgs) -> anyhow::Result<Plan> {
@@ -451,8 +580,10 @@ fn backtest_plan(args: &BacktestArgs) -> anyhow::Result<Plan> {
         max_history: args.input.max_history,
         intervals: args.intervals.0.clone(),
         target_per_pod: args.target_per_pod,
-        sizing_quantile: args.quantile_level,
-        pod_start_delay: args.pod_start_delay,
+        sizing: args.sizing.sizing(),
+        pod_start_delay: args.sizing.pod_start_delay,
+        stabilization: args.sizing.scale_down_stabilization,
+        reactive_floor: args.sizing.reactive_floor,
         params: args.input.params.clone(),
         calibrate: !args.input.no_calibration,
     })

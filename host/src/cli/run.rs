@@ -104,7 +104,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             (workloads, source, Clock::replay(origin, args.replay_speed))
         }
     };
-    let settings = args.grpc.settings(None, None)?;
+    let settings = args.grpc.settings(None, None, None)?;
     let tls = args.grpc.tls()?;
     let description = source.describe();
     let forecaster = f.build(workloads, source, clock)?;

@@ -34,10 +34,6 @@ pub struct GrpcArgs {
     /// above this (trigger metadata `activationThreshold` overrides it).
     #[arg(long, env = "KEDASTRAL_ACTIVATION_THRESHOLD", default_value_t = 0.0)]
     pub activation_threshold: f64,
-    /// Answer at least the replicas for the last observed value (trigger
-    /// metadata `hybrid` overrides it).
-    #[arg(long, env = "KEDASTRAL_HYBRID")]
-    pub hybrid: bool,
 }
 
 impl GrpcArgs {
@@ -62,6 +58,7 @@ impl GrpcArgs {
         &self,
         lead_time: Option<Duration>,
         stale_after: Option<Duration>,
+        reactive_floor: Option<bool>,
     ) -> anyhow::Result<ScalerSettings> {
         if !self.activation_threshold.is_finite() {
             anyhow::bail!("--activation-threshold must be a number");
@@ -70,7 +67,7 @@ impl GrpcArgs {
             lead_time,
             stale_after,
             activation_threshold: self.activation_threshold,
-            hybrid: self.hybrid,
+            reactive_floor,
             ..ScalerSettings::default()
         })
     }
@@ -126,6 +123,12 @@ pub struct ScalerArgs {
     #[arg(long, env = "KEDASTRAL_LEAD_TIME", value_parser = parse_duration)]
     pub lead_time: Option<Duration>,
 
+    /// Answer at least the replicas the last observed value needs, for
+    /// every workload (trigger metadata `reactiveFloor` overrides it)
+    /// [default: each workload's own `reactive-floor`, true unless set].
+    #[arg(long, env = "KEDASTRAL_REACTIVE_FLOOR", action = clap::ArgAction::Set)]
+    pub reactive_floor: Option<bool>,
+
     /// A forecast older than this answers UNAVAILABLE [default: each
     /// workload's own stale-after].
     #[arg(long, env = "KEDASTRAL_STALE_AFTER", value_parser = parse_duration)]
@@ -139,7 +142,9 @@ pub struct ScalerArgs {
 pub fn run(args: ScalerArgs) -> anyhow::Result<()> {
     let tokio = async_runtime()?;
     let _runtime = tokio.enter();
-    let settings = args.grpc.settings(args.lead_time, args.stale_after)?;
+    let settings = args
+        .grpc
+        .settings(args.lead_time, args.stale_after, args.reactive_floor)?;
     let tls = args.grpc.tls()?;
     let upstream = match args.source {
         ScalerSource::Forecaster => {

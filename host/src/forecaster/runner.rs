@@ -18,6 +18,7 @@ use crate::config::WorkloadConfig;
 use crate::live_error::LiveErrorTracker;
 use crate::model::{ForecastRequest, Guard, ModelCallError, Retry};
 use crate::shadow::{Selection, Shadow, ShadowConfig};
+use crate::sizing::{Chooser, Sizing, SizingChoice, SizingRule};
 use crate::store::lease::LeaseStore;
 use crate::store::redis::StoreError;
 use crate::store::{Band, Failure, ModelRef, Snapshot, Stage};
@@ -34,6 +35,7 @@ impl Calls {
     fn new(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Self {
         let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
         shadow.calibrate = config.calibrate;
+        shadow.sizing = Some(config.replay());
         let names = pools
             .iter()
             .map(|p| p.model().info().name.clone())
@@ -111,6 +113,11 @@ pub struct Runner {
     /// This tick found nothing new to forecast: it says nothing of whether
     /// the failures before it are over.
     idle: bool,
+    /// The level for the workload's objective, if it sizes to one.
+    chooser: Option<Chooser>,
+    /// Replicas planned per step time, by the latest plan that covered it:
+    /// the recent past's are kept for the scale-down stabilisation window.
+    planned: Planned,
 }
 
 impl Runner {
@@ -124,11 +131,15 @@ impl Runner {
         shared: Arc<Shared>,
     ) -> Self {
         let mut levels = DEFAULT_LEVELS.to_vec();
-        if let Some(level) = config.policy.quantile_level {
+        if let Some(level) = config.policy.quantile_level() {
             levels.push(level);
         }
         levels.sort_by(f64::total_cmp);
         levels.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+        let chooser = match config.policy.sizing {
+            Sizing::Objective(target) => Some(Chooser::new(target)),
+            _ => None,
+        };
         let runner = Self {
             calls: Some(Calls::new(&config, &pools)),
             window: HistoryWindow::new(config.step_seconds(), config.window_points()),
@@ -147,6 +158,8 @@ impl Runner {
             failures: Vec::new(),
             failed_before: Vec::new(),
             idle: false,
+            chooser,
+            planned: Planned::default(),
         };
         runner.show_start();
         runner
@@ -187,6 +200,24 @@ impl Runner {
             .with_label_values(&labels)
             .set(self.config.lead_time.as_secs_f64());
         metrics.bands_calibrated.with_label_values(&labels).set(0.0);
+        let start = SizingChoice::new(
+            self.config.policy.sizing,
+            self.config.reactive_floor,
+            self.config.pod_start_delay.as_secs(),
+            None,
+        );
+        for rule in SizingRule::ALL {
+            metrics
+                .sizing_rule
+                .with_label_values(&[labels[0], rule.label()])
+                .set(f64::from(u8::from(rule == start.rule)));
+        }
+        if let Sizing::Objective(target) = self.config.policy.sizing {
+            metrics
+                .sizing_target_shortfall
+                .with_label_values(&labels)
+                .set(target);
+        }
         for pool in &self.pools {
             metrics
                 .candidate_served
@@ -360,16 +391,31 @@ impl Runner {
             .iter()
             .map(|b| (b.level, b.values.as_slice()))
             .collect();
-        let planned = self.config.policy.plan(&forecast.values, &bands, None);
-        self.timed(|m| &m.capacity_seconds, started);
-        let desired = match planned {
-            Ok(d) => d,
+        let (sizing, chosen) = self.size(&forecast.values);
+        let policy = &self.config.policy;
+        let loads = match policy.loads(&forecast.values, &bands, chosen.as_deref()) {
+            Ok(loads) => loads,
             Err(e) => {
+                self.timed(|m| &m.capacity_seconds, started);
                 self.fail(Stage::Capacity, PLAN, e.to_string());
                 return;
             }
         };
         let origin = self.window.last_time().expect("checked above");
+        let reactive_replicas = self.window.last_observed().map(|v| policy.replicas_now(v));
+        let step = i64::from(self.config.step_seconds());
+        let first_step = origin + step;
+        let planned = policy.plan(&loads, None);
+        let floor = reactive_replicas.filter(|_| self.config.reactive_floor);
+        let desired = self.planned.hold(
+            first_step,
+            step,
+            &planned,
+            floor,
+            self.config.scale_down_stabilization.as_secs() as i64,
+        );
+        self.timed(|m| &m.capacity_seconds, started);
+        self.show_sizing(&sizing);
         let snapshot = Snapshot {
             workload: self.config.name.clone(),
             metric: self.config.metric.clone(),
@@ -389,13 +435,13 @@ impl Runner {
                 .collect(),
             desired_replicas: desired,
             last_observed: self.window.last_observed(),
-            reactive_replicas: self
-                .window
-                .last_observed()
-                .map(|v| self.config.policy.replicas_now(v)),
+            reactive_replicas,
             stale_after_seconds: self.config.stale_after.as_secs(),
             lead_time_seconds: self.config.lead_time.as_secs(),
             selection: Some(selection),
+            sizing: Some(sizing),
+            sizing_loads: loads,
+            reactive_floor: self.config.reactive_floor,
         };
         self.tracker
             .record_forecast(origin, snapshot.step_seconds, &snapshot.values);
@@ -565,6 +611,57 @@ impl Runner {
                 self.fail(Stage::Model, PANIC, e.to_string());
                 None
             }
+        }
+    }
+
+    /// How this forecast is sized, and for an objective the chosen level's
+    /// band around `point` (`None` while warming up).
+    fn size(&mut self, point: &[f64]) -> (SizingChoice, Option<Vec<f64>>) {
+        let Some(calls) = self.calls.as_ref() else {
+            let config = &self.config;
+            let choice = SizingChoice::new(
+                config.policy.sizing,
+                config.reactive_floor,
+                config.pod_start_delay.as_secs(),
+                None,
+            );
+            return (choice, None);
+        };
+        let before = self.chooser.as_ref().and_then(Chooser::level);
+        let sized = calls.shadow.size(
+            self.config.policy.sizing,
+            self.chooser.as_mut(),
+            self.config.reactive_floor,
+            self.config.pod_start_delay.as_secs(),
+            point,
+        );
+        let after = sized.0.level;
+        if before.is_some() && before != after {
+            tracing::info!(workload = %self.config.name, from = before, to = after,
+                recent_shortfall = sized.0.recent_shortfall,
+                "sizing on another quantile level to meet the objective");
+        }
+        sized
+    }
+
+    /// The sizing, as metrics.
+    fn show_sizing(&self, sizing: &SizingChoice) {
+        let metrics = &self.shared.metrics;
+        let labels = self.labels();
+        for rule in SizingRule::ALL {
+            metrics
+                .sizing_rule
+                .with_label_values(&[labels[0], rule.label()])
+                .set(f64::from(u8::from(rule == sizing.rule)));
+        }
+        if let Some(level) = sizing.level {
+            metrics.sizing_level.with_label_values(&labels).set(level);
+        }
+        if let Some(share) = sizing.recent_shortfall {
+            metrics
+                .sizing_recent_shortfall
+                .with_label_values(&labels)
+                .set(share);
         }
     }
 
@@ -754,4 +851,77 @@ fn phase_of(name: &str) -> f64 {
 
 fn show_time(t: i64) -> String {
     DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+}
+
+/// Replicas planned per step time, newest plan first: a scale-in is held
+/// until no plan over the stabilisation window before a step wanted more,
+/// as the HPA's scale-down stabilisation does with what it is told.
+#[derive(Default)]
+struct Planned {
+    /// (step time, replicas), by time.
+    steps: std::collections::VecDeque<(i64, u32)>,
+}
+
+impl Planned {
+    /// Records `plan` (step `k` is for `first + k * step`), with the floor
+    /// at the first step, and gives each step the most planned over the
+    /// `window` seconds up to it.
+    fn hold(
+        &mut self,
+        first: i64,
+        step: i64,
+        plan: &[u32],
+        floor: Option<u32>,
+        window: i64,
+    ) -> Vec<u32> {
+        while self.steps.back().is_some_and(|&(t, _)| t >= first) {
+            self.steps.pop_back();
+        }
+        while self.steps.front().is_some_and(|&(t, _)| t < first - window) {
+            self.steps.pop_front();
+        }
+        for (k, &replicas) in plan.iter().enumerate() {
+            let replicas = if k == 0 {
+                replicas.max(floor.unwrap_or(0))
+            } else {
+                replicas
+            };
+            self.steps.push_back((first + k as i64 * step, replicas));
+        }
+        (0..plan.len())
+            .map(|k| {
+                let t = first + k as i64 * step;
+                self.steps
+                    .iter()
+                    .skip_while(|&&(s, _)| s < t - window)
+                    .take_while(|&&(s, _)| s <= t)
+                    .map(|&(_, r)| r)
+                    .max()
+                    .unwrap_or(plan[k])
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Planned;
+
+    #[test]
+    fn a_scale_in_waits_out_the_stabilisation_window() {
+        let mut planned = Planned::default();
+        // At t=0 the plan wants 8 for the first step, then 2.
+        assert_eq!(planned.hold(60, 60, &[8, 2, 2, 2], None, 120), [8, 8, 8, 2]);
+        // A minute later the new plan wants 2 throughout: the 8 planned for
+        // t=60 still holds t=120 and t=180.
+        assert_eq!(
+            planned.hold(120, 60, &[2, 2, 2, 2], None, 120),
+            [8, 8, 2, 2]
+        );
+        // The floor counts as planned for the first step.
+        assert_eq!(planned.hold(180, 60, &[2, 2, 2], Some(5), 0), [5, 2, 2]);
+        // Without a window, the plan as it is.
+        let mut fresh = Planned::default();
+        assert_eq!(fresh.hold(60, 60, &[8, 2, 3], None, 0), [8, 2, 3]);
+    }
 }

@@ -149,6 +149,9 @@ mod tests {
             stale_after_seconds: 300,
             lead_time_seconds: 120,
             selection: None,
+            sizing: None,
+            sizing_loads: Vec::new(),
+            reactive_floor: false,
         }
     }
 

@@ -52,7 +52,9 @@ pub struct ScalerSettings {
     /// `None`: the workload's own limit, from its forecast.
     pub stale_after: Option<Duration>,
     pub activation_threshold: f64,
-    pub hybrid: bool,
+    /// Answer at least the replicas the last observed value needs; `None`:
+    /// as each workload's own `reactive-floor` says (in its forecast).
+    pub reactive_floor: Option<bool>,
     /// How often an open `StreamIsActive` re-checks when no new forecast
     /// arrives (the lead window moves with the clock).
     pub stream_recheck: Duration,
@@ -64,7 +66,7 @@ impl Default for ScalerSettings {
             lead_time: None,
             stale_after: None,
             activation_threshold: 0.0,
-            hybrid: false,
+            reactive_floor: None,
             stream_recheck: Duration::from_secs(1),
         }
     }
@@ -76,6 +78,8 @@ pub mod keys {
     pub const LEAD_TIME: &str = "leadTime";
     pub const STALE_AFTER: &str = "staleAfter";
     pub const ACTIVATION_THRESHOLD: &str = "activationThreshold";
+    pub const REACTIVE_FLOOR: &str = "reactiveFloor";
+    /// The older name of [`REACTIVE_FLOOR`], still read.
     pub const HYBRID: &str = "hybrid";
 }
 
@@ -172,14 +176,16 @@ impl Scaler {
                     })
             })
             .transpose()?;
-        let hybrid = meta
-            .get(keys::HYBRID)
+        let (key, raw) = match meta.get(keys::REACTIVE_FLOOR) {
+            Some(raw) => (keys::REACTIVE_FLOOR, Some(raw)),
+            None => (keys::HYBRID, meta.get(keys::HYBRID)),
+        };
+        let hybrid = raw
             .map(|raw| match raw.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
                 _ => Err(Status::invalid_argument(format!(
-                    "metadata {} `{raw}` is not true or false",
-                    keys::HYBRID
+                    "metadata {key} `{raw}` is not true or false"
                 ))),
             })
             .transpose()?;
@@ -230,7 +236,10 @@ impl Scaler {
             activation_threshold: target
                 .activation_threshold
                 .unwrap_or(self.settings.activation_threshold),
-            hybrid: target.hybrid.unwrap_or(self.settings.hybrid),
+            hybrid: target
+                .hybrid
+                .or(self.settings.reactive_floor)
+                .unwrap_or(snapshot.reactive_floor),
         }
     }
 

@@ -57,6 +57,17 @@ pub struct Snapshot {
     /// served, and whether the bands are calibrated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<crate::shadow::Selection>,
+    /// How pods are sized: the rule, the level chosen for the objective
+    /// and the shortfall it would have left on recent history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<crate::sizing::SizingChoice>,
+    /// The load each step's replicas are sized on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizing_loads: Vec<f64>,
+    /// The scaler answers at least `reactive_replicas`, unless its own
+    /// setting or the ScaledObject's says otherwise.
+    #[serde(default)]
+    pub reactive_floor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +163,9 @@ mod tests {
             stale_after_seconds: 180,
             lead_time_seconds: 300,
             selection: None,
+            sizing: None,
+            sizing_loads: Vec::new(),
+            reactive_floor: false,
         }
     }
 

@@ -153,7 +153,7 @@ fn forecast_prints_csv_and_passes_params() {
         "window=1",
     ]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "timestamp,value,q0.5");
+    assert_eq!(lines[0], "timestamp,value,q0.5,sizing_load");
     assert_eq!(lines.len(), 4);
     // window=1: the forecast is the last observed value.
     let last = std::fs::read_to_string(&input)
@@ -203,11 +203,30 @@ fn backtest_reports_accuracy_coverage_and_capacity() {
     assert_eq!(json["coverage"].as_array().unwrap().len(), 2);
     let capacity = &json["capacity"];
     assert_eq!(capacity["targetPerPod"], 2.0);
-    assert_eq!(capacity["steps"], 40 * 5);
+    // A decision a minute for 40 origins of 5; the first 3 + 5 minutes
+    // warm up the pod start-up and the scale-down window.
+    assert_eq!(capacity["steps"], 40 * 5 - 8);
+    assert_eq!(capacity["podStartDelaySteps"], 3);
+    assert_eq!(capacity["stabilizationSteps"], 5);
+    assert_eq!(capacity["reactiveFloor"], true);
+    assert_eq!(capacity["sizing"]["rule"], "objective");
+    assert_eq!(capacity["sizing"]["targetShortfall"], 0.03);
     for policy in ["predictive", "reactive"] {
         let share = capacity[policy]["underProvisionedShare"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&share));
+        assert!(capacity[policy]["podTimeOverOracle"].as_f64().is_some());
+        assert!(capacity[policy]["scalingChangesPerDay"].as_f64().is_some());
     }
+    // The trade-off: every objective, then every fixed level; a higher
+    // level is never short more often than a lower one on the same forecasts.
+    let curve = capacity["tradeoff"].as_array().unwrap();
+    assert_eq!(curve.len(), 7 + 6);
+    let levels: Vec<f64> = curve
+        .iter()
+        .filter(|p| p["level"].is_number())
+        .map(|p| p["underProvisionedShare"].as_f64().unwrap())
+        .collect();
+    assert!(levels.windows(2).all(|w| w[1] <= w[0]), "{levels:?}");
 
     let text = stdout_of(&[
         "backtest",
@@ -222,6 +241,67 @@ fn backtest_reports_accuracy_coverage_and_capacity() {
     ]);
     assert!(text.contains("seasonal naive"), "{text}");
     assert!(text.contains("reactive (last value)"), "{text}");
+    assert!(text.contains("trade-off"), "{text}");
+    assert!(text.contains("objective 3%"), "{text}");
+}
+
+#[test]
+fn forecast_says_what_it_would_size_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 4 * 1440);
+    let input = input.to_str().unwrap();
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["forecast", "--input", input, "--horizon", "30"];
+        args.extend(extra);
+        serde_json::from_str(&stdout_of(&args)).unwrap()
+    };
+    let last = std::fs::read_to_string(input)
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.split(',').nth(1).map(|v| v.parse::<f64>().unwrap()))
+        .unwrap();
+    // Four days of history are enough evidence: a level is chosen for the
+    // default objective, with the shortfall it would have left lately.
+    let out = json(&[]);
+    let sizing = &out["sizing"];
+    assert_eq!(sizing["rule"], "objective", "{sizing}");
+    assert_eq!(sizing["targetShortfall"], 0.03);
+    assert_eq!(sizing["reactiveFloor"], true);
+    assert_eq!(sizing["podStartDelaySeconds"], 180);
+    let level = sizing["level"].as_f64().unwrap();
+    assert!(kedastral::sizing::LEVELS.contains(&level), "{level}");
+    assert!(sizing["recentShortfall"].as_f64().unwrap() <= 0.03);
+    assert!(sizing["points"].as_u64().unwrap() > 100);
+    let loads: Vec<f64> = serde_json::from_value(sizing["loads"].clone()).unwrap();
+    assert_eq!(loads.len(), 30);
+    // The reactive floor: never below the last observed value.
+    assert!(loads.iter().all(|&l| l >= last), "{loads:?} vs {last}");
+    // A stricter objective sizes on a level at least as high.
+    let strict = json(&["--target-shortfall", "0.5%"]);
+    assert!(strict["sizing"]["level"].as_f64().unwrap() >= level);
+
+    // A fixed level sizes on that band of the forecast, floored.
+    let fixed = json(&["--quantile-level", "0.9", "--reactive-floor", "false"]);
+    assert_eq!(fixed["sizing"]["rule"], "quantile-level");
+    let band = fixed["quantiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["level"] == 0.9)
+        .unwrap();
+    assert_eq!(fixed["sizing"]["loads"], band["values"]);
+    // Headroom: the point forecast times it.
+    let headroom = json(&["--headroom", "1.5", "--reactive-floor", "false"]);
+    let values: Vec<f64> = serde_json::from_value(headroom["values"].clone()).unwrap();
+    let loads: Vec<f64> = serde_json::from_value(headroom["sizing"]["loads"].clone()).unwrap();
+    for (v, l) in values.iter().zip(&loads) {
+        assert!((v * 1.5 - l).abs() < 1e-9);
+    }
+    // A share that reads as neither a percentage nor a fraction is refused.
+    let out = kedastral(&["forecast", "--input", input, "--target-shortfall", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2%"));
 }
 
 #[test]

@@ -1,0 +1,496 @@
+//! Sizing to a service level: the user says how often ready capacity may
+//! fall below the load (`target-shortfall`), and each workload sizes on the
+//! lowest calibrated quantile band that its own recent forecasts say meets
+//! it.
+//!
+//! The evidence is the shadow evaluation's out-of-sample forecasts (see
+//! [`crate::shadow`]): for every candidate level in [`LEVELS`], the share of
+//! recent times at which capacity sized on that band would have fallen
+//! short, replayed the way pods are run:
+//!
+//! - the band is read at the lead the pods need (`delay` steps: pods asked
+//!   for now serve from then on) and the few leads after it;
+//! - the capacity at a time is at least the most the band asked for over the
+//!   scale-down stabilisation window before it (capacity is taken away only
+//!   once no recent decision wanted it);
+//! - with the reactive floor, at least what the last observed value needs.
+//!
+//! That replay is the shortfall curve ([`Curve`]); a [`Chooser`] turns it
+//! into a level, moving only when the curve says the current level misses
+//! the objective, or a lower one meets it, by more than the sampling error
+//! of the estimate.
+
+use serde::{Deserialize, Serialize};
+
+/// Quantile levels a workload may size on, lowest first.
+pub const LEVELS: [f64; 13] = [
+    0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995,
+];
+
+/// The default share of time capacity may fall short.
+pub const DEFAULT_TARGET_SHORTFALL: f64 = 0.03;
+
+/// What the point forecast is multiplied by while an objective has too few
+/// recent errors to choose a level on.
+pub const WARM_UP_HEADROOM: f64 = 1.2;
+
+/// What pods are sized on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sizing {
+    /// The lowest calibrated level that meets this share of time short.
+    Objective(f64),
+    /// This quantile band as it is.
+    Quantile(f64),
+    /// The point forecast times this.
+    Headroom(f64),
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Self::Objective(DEFAULT_TARGET_SHORTFALL)
+    }
+}
+
+/// What the replay needs to know of how pods are run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Replay {
+    /// Steps between asking for pods and their serving load.
+    pub delay_steps: usize,
+    /// Steps a decision's capacity is kept after it (scale-down
+    /// stabilisation).
+    pub stabilization_steps: usize,
+    /// Capacity is at least what the last observed value needs.
+    pub reactive_floor: bool,
+    /// Load one pod serves, when known: capacity is whole pods, so a load
+    /// is short only when it needs more pods than its capacity rounds up to.
+    pub target_per_pod: Option<f64>,
+}
+
+impl Replay {
+    /// The leads judged: the one the pods need and the next few, as many
+    /// as the delay and at least two more, within `horizon`.
+    pub fn leads(&self, horizon: usize) -> std::ops::Range<usize> {
+        let from = self.delay_steps.min(horizon.saturating_sub(1));
+        from..(self.delay_steps + self.delay_steps.max(2) + 1).min(horizon)
+    }
+}
+
+/// The share of recent times each level of [`LEVELS`] would have left
+/// capacity short, over `points` judged times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub shortfall: Vec<f64>,
+    pub points: usize,
+}
+
+impl Curve {
+    /// Counts the replay of one forecast: `bands[l][k]` is level `l`'s load
+    /// for lead `k`, `actuals[k]` what came (NaN: no observation), and
+    /// `floors[k]` the most the reactive floor asked for over the window
+    /// of decisions that serve lead `k` (see [`floors`]).
+    pub fn tally(
+        short: &mut [usize],
+        points: &mut usize,
+        replay: &Replay,
+        bands: &[Vec<f64>],
+        actuals: &[f64],
+        floors: &[Option<f64>],
+    ) {
+        for k in replay.leads(actuals.len()) {
+            let floor = floors
+                .get(k)
+                .copied()
+                .flatten()
+                .filter(|_| replay.reactive_floor);
+            let actual = actuals[k];
+            if actual.is_nan() {
+                continue;
+            }
+            *points += 1;
+            let from = k.saturating_sub(replay.stabilization_steps);
+            for (count, band) in short.iter_mut().zip(bands) {
+                let mut capacity = band[from..=k]
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if let Some(f) = floor {
+                    capacity = capacity.max(f);
+                }
+                let short = match replay.target_per_pod {
+                    Some(t) => pods(capacity, t) < pods(actual, t),
+                    None => actual > capacity,
+                };
+                if short {
+                    *count += 1;
+                }
+            }
+        }
+    }
+
+    pub fn from_counts(short: &[usize], points: usize) -> Self {
+        Self {
+            shortfall: short
+                .iter()
+                .map(|&s| s as f64 / points.max(1) as f64)
+                .collect(),
+            points,
+        }
+    }
+}
+
+fn pods(load: f64, target_per_pod: f64) -> f64 {
+    crate::capacity::replicas_for_load(load, target_per_pod).max(1.0)
+}
+
+/// For a forecast whose first step is `values[first]`: per lead `k`, the
+/// most the reactive floor asked for over the decisions that serve it (made
+/// `delay` steps before each step of the stabilisation window up to `k`,
+/// each seeing the last value observed before it).
+pub fn floors(replay: &Replay, values: &[f64], first: usize, horizon: usize) -> Vec<Option<f64>> {
+    let last_before = |i: usize| {
+        values[..i.min(values.len())]
+            .iter()
+            .rev()
+            .copied()
+            .find(|v| !v.is_nan())
+    };
+    (0..horizon)
+        .map(|k| {
+            let to = (first + k) as i64 - replay.delay_steps as i64;
+            let from = to - replay.stabilization_steps as i64;
+            (from.max(0)..=to.max(0))
+                .filter_map(|i| last_before(i as usize))
+                .reduce(f64::max)
+        })
+        .collect()
+}
+
+/// Picks a level for one objective from successive curves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chooser {
+    target: f64,
+    /// Index into [`LEVELS`] of the level chosen, once there is evidence.
+    chosen: Option<usize>,
+    changes: u64,
+}
+
+impl Chooser {
+    /// `target`: the share of time capacity may be short, in (0, 1).
+    pub fn new(target: f64) -> Self {
+        Self {
+            target,
+            chosen: None,
+            changes: 0,
+        }
+    }
+
+    pub fn target(&self) -> f64 {
+        self.target
+    }
+
+    /// The level chosen so far, if any.
+    pub fn level(&self) -> Option<f64> {
+        self.chosen.map(|i| LEVELS[i])
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Updates the choice on `curve`: the lowest level whose estimate is
+    /// below the target by one standard error of a share over the curve's
+    /// points (the highest if none is). A level already chosen stays until
+    /// its estimate is above the target, or a lower level's is below it by
+    /// two standard errors.
+    pub fn update(&mut self, curve: &Curve) -> f64 {
+        let lowest_meeting = |bound: f64| curve.shortfall.iter().position(|&s| s <= bound);
+        let highest = LEVELS.len() - 1;
+        let t = self.target;
+        let error = (t * (1.0 - t) / curve.points.max(1) as f64).sqrt();
+        let chosen = match self.chosen {
+            None => lowest_meeting(t - error).unwrap_or(highest),
+            Some(current) if curve.shortfall[current] > t => lowest_meeting(t - error)
+                .unwrap_or(highest)
+                .max(current + 1)
+                .min(highest),
+            Some(current) => match lowest_meeting(t - 2.0 * error) {
+                Some(lower) if lower < current => lower,
+                _ => current,
+            },
+        };
+        if self.chosen.is_some_and(|c| c != chosen) {
+            self.changes += 1;
+        }
+        self.chosen = Some(chosen);
+        LEVELS[chosen]
+    }
+
+    /// The estimated shortfall of the chosen level on `curve`.
+    pub fn recent_shortfall(&self, curve: &Curve) -> Option<f64> {
+        self.chosen.map(|i| curve.shortfall[i])
+    }
+}
+
+/// How a workload's pods are sized, as `/forecast/current`, `/workloads`
+/// and `kedastral forecast` report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SizingChoice {
+    /// `objective`: the level chosen for `targetShortfall`; `quantile-level`
+    /// or `headroom`: set by the user; `warming-up`: an objective without
+    /// enough recent errors yet, sized on the point forecast times the
+    /// default headroom.
+    pub rule: SizingRule,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_shortfall: Option<f64>,
+    /// The quantile band sized on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    /// Multiplier on the point forecast, for `headroom` and `warming-up`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<f64>,
+    /// The share of recent times the choice would have left capacity short,
+    /// replayed on the workload's own recent forecasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_shortfall: Option<f64>,
+    /// Times that estimate is over.
+    #[serde(default)]
+    pub points: usize,
+    pub reactive_floor: bool,
+    /// Seconds between asking for pods and their serving load.
+    pub pod_start_delay_seconds: u64,
+    /// Times the chosen level changed.
+    #[serde(default)]
+    pub changes: u64,
+}
+
+impl SizingChoice {
+    /// What `sizing` says before a level is chosen: an objective warms up
+    /// on the headroom; a fixed level shows its recent shortfall from
+    /// `curve` when it is one of [`LEVELS`].
+    pub fn new(
+        sizing: Sizing,
+        reactive_floor: bool,
+        pod_start_delay_seconds: u64,
+        curve: Option<&Curve>,
+    ) -> Self {
+        let mut choice = Self {
+            rule: SizingRule::WarmingUp,
+            target_shortfall: None,
+            level: None,
+            headroom: None,
+            recent_shortfall: None,
+            points: curve.map_or(0, |c| c.points),
+            reactive_floor,
+            pod_start_delay_seconds,
+            changes: 0,
+        };
+        match sizing {
+            Sizing::Objective(t) => {
+                choice.target_shortfall = Some(t);
+                choice.headroom = Some(WARM_UP_HEADROOM);
+            }
+            Sizing::Quantile(q) => {
+                choice.rule = SizingRule::QuantileLevel;
+                choice.level = Some(q);
+                choice.recent_shortfall = curve.and_then(|c| {
+                    let i = LEVELS.iter().position(|&l| (l - q).abs() < 1e-9)?;
+                    Some(c.shortfall[i])
+                });
+            }
+            Sizing::Headroom(h) => {
+                choice.rule = SizingRule::Headroom;
+                choice.headroom = Some(h);
+            }
+        }
+        choice
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SizingRule {
+    Objective,
+    WarmingUp,
+    QuantileLevel,
+    Headroom,
+}
+
+impl SizingRule {
+    pub const ALL: [Self; 4] = [
+        Self::Objective,
+        Self::WarmingUp,
+        Self::QuantileLevel,
+        Self::Headroom,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Objective => "objective",
+            Self::WarmingUp => "warming-up",
+            Self::QuantileLevel => "quantile-level",
+            Self::Headroom => "headroom",
+        }
+    }
+}
+
+/// Parses a share of time: `2%`, or a fraction such as `0.02`; strictly
+/// between 0 and 50 %.
+pub fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a share such as `2%` or `0.02`"))?;
+    let share = value / scale;
+    if scale == 1.0 && value >= 1.0 {
+        return Err(format!(
+            "`{text}` reads as a fraction above 1; write `{value}%` for a percentage"
+        ));
+    }
+    if !(share > 0.0 && share < 0.5) {
+        return Err(format!(
+            "`{text}` must be above 0 and below 50 % (the share of time capacity may fall short)"
+        ));
+    }
+    Ok(share)
+}
+
+/// A share as the settings write it: `2%`, `0.5%`.
+pub fn show_share(share: f64) -> String {
+    let percent = (share * 100.0 * 1e6).round() / 1e6;
+    format!("{percent}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(shortfall: &[f64], points: usize) -> Curve {
+        let mut s = shortfall.to_vec();
+        s.resize(LEVELS.len(), *shortfall.last().unwrap());
+        Curve {
+            shortfall: s,
+            points,
+        }
+    }
+
+    #[test]
+    fn shares_parse_as_percent_or_fraction() {
+        assert_eq!(parse_share("2%"), Ok(0.02));
+        assert_eq!(parse_share(" 0.5 %"), Ok(0.005));
+        assert_eq!(parse_share("0.02"), Ok(0.02));
+        assert!(parse_share("2").unwrap_err().contains("2%"));
+        assert!(parse_share("0%").is_err());
+        assert!(parse_share("60%").is_err());
+        assert!(parse_share("often").is_err());
+        assert_eq!(show_share(0.02), "2%");
+        assert_eq!(show_share(0.005), "0.5%");
+    }
+
+    #[test]
+    fn the_lowest_level_that_meets_the_target_is_chosen() {
+        let mut chooser = Chooser::new(0.05);
+        // 0.5 .. 0.85 miss, 0.9 holds 4 %.
+        let c = curve(&[0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.04, 0.03], 1000);
+        assert_eq!(chooser.update(&c), 0.9);
+        assert_eq!(chooser.recent_shortfall(&c), Some(0.04));
+        // Nothing meets 0.1 %: the highest level.
+        let mut strict = Chooser::new(0.001);
+        assert_eq!(strict.update(&c), 0.995);
+    }
+
+    #[test]
+    fn the_choice_moves_only_on_evidence() {
+        let mut chooser = Chooser::new(0.05);
+        let at_09 = [0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.04, 0.03];
+        chooser.update(&curve(&at_09, 1000));
+        // One s.e. over 1000 points at 5 % is 0.69 points. 4.9 % at 0.9
+        // still meets the target, and 4.5 % at 0.85 is not two s.e. below it.
+        let noise = [0.3, 0.25, 0.2, 0.15, 0.1, 0.045, 0.049, 0.03];
+        assert_eq!(chooser.update(&curve(&noise, 1000)), 0.9);
+        assert_eq!(chooser.changes(), 0);
+        // 6 % is over: up to the lowest level one s.e. below the target.
+        let worse = [0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.06, 0.04];
+        assert_eq!(chooser.update(&curve(&worse, 1000)), 0.925);
+        // 3 % at 0.8 is clearly under: down.
+        let better = [0.2, 0.1, 0.08, 0.06, 0.03, 0.02, 0.01, 0.01];
+        assert_eq!(chooser.update(&curve(&better, 1000)), 0.8);
+        assert_eq!(chooser.changes(), 2);
+    }
+
+    #[test]
+    fn the_replay_keeps_capacity_through_the_stabilisation_window_and_the_floor() {
+        let replay = Replay {
+            delay_steps: 1,
+            stabilization_steps: 1,
+            reactive_floor: true,
+            target_per_pod: None,
+        };
+        assert_eq!(replay.leads(30), 1..4);
+        assert_eq!(replay.leads(2), 1..2);
+        // Two levels; leads 1..4 judged. At lead 1 the low band asks for 5
+        // but the window still holds lead 0's 12; at lead 2 it holds 5 and
+        // 4, and the floor 8: short of 9. The floor covers lead 3's 7.
+        let bands = vec![vec![12.0, 5.0, 4.0, 3.0], vec![20.0, 20.0, 20.0, 20.0]];
+        let actuals = [0.0, 10.0, 9.0, 7.0];
+        let (mut short, mut points) = (vec![0; 2], 0);
+        let floors = [Some(8.0); 4];
+        Curve::tally(&mut short, &mut points, &replay, &bands, &actuals, &floors);
+        assert_eq!((short.clone(), points), (vec![1, 0], 3));
+        let no_floor = Replay {
+            reactive_floor: false,
+            ..replay
+        };
+        let (mut short, mut points) = (vec![0; 2], 0);
+        Curve::tally(
+            &mut short,
+            &mut points,
+            &no_floor,
+            &bands,
+            &actuals,
+            &floors,
+        );
+        assert_eq!(short, vec![2, 0]);
+        let c = Curve::from_counts(&short, points);
+        assert_eq!(c.shortfall, vec![2.0 / 3.0, 0.0]);
+        // In pods of 5, capacity 5 (one pod) serves 9 (two) short, but
+        // capacity 4 rounds up to the same pod as 5 and serves 7 short too.
+        let pods_of_5 = Replay {
+            target_per_pod: Some(5.0),
+            ..no_floor
+        };
+        let (mut short, mut points) = (vec![0; 2], 0);
+        let bands = vec![vec![12.0, 5.0, 9.5, 6.0], bands[1].clone()];
+        Curve::tally(
+            &mut short,
+            &mut points,
+            &pods_of_5,
+            &bands,
+            &actuals,
+            &[None; 4],
+        );
+        // Lead 1: 12 covers 10; lead 2: 9.5 is two pods, enough for 9;
+        // lead 3: 9.5 still in the window.
+        assert_eq!(short, vec![0, 0]);
+    }
+
+    #[test]
+    fn the_floor_for_a_lead_is_what_its_decisions_had_seen() {
+        let replay = Replay {
+            delay_steps: 2,
+            stabilization_steps: 1,
+            reactive_floor: true,
+            target_per_pod: None,
+        };
+        // The forecast starts at index 4. Lead 0 is served by the decisions
+        // at indices 1 and 2, which saw 5 and 1; lead 3 by those at 4 and 5,
+        // which saw 9 and 4.
+        let values = [5.0, 1.0, 2.0, 9.0, 4.0, f64::NAN, 6.0, 7.0];
+        let f = floors(&replay, &values, 4, 4);
+        assert_eq!(f, [Some(5.0), Some(2.0), Some(9.0), Some(9.0)]);
+    }
+}
