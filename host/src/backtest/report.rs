@@ -414,7 +414,7 @@ pub fn write_text(
     )?;
     writeln!(
         out,
-        "  {:<24}{:>18}{:>20}{:>16}{:>16}",
+        "  {:<24}{:>19}{:>22}{:>16}{:>16}",
         "", "under-provisioned", "pod-time over oracle", "unserved load", "changes / day"
     )?;
     for (name, o) in [
@@ -423,7 +423,7 @@ pub fn write_text(
     ] {
         writeln!(
             out,
-            "  {name:<24}{:>17.1}%{:>19.1}%{:>15.2}%{:>16.1}",
+            "  {name:<24}{:>18.1}%{:>21.1}%{:>15.2}%{:>16.1}",
             o.under_provisioned_share * 100.0,
             o.pod_time_over_oracle * 100.0,
             o.unserved_load_share * 100.0,
@@ -443,7 +443,7 @@ pub fn write_text(
         };
         writeln!(
             out,
-            "  {name:<24}{:>17.1}%{:>19.1}%{:>15.2}%{:>16.1}",
+            "  {name:<24}{:>18.1}%{:>21.1}%{:>15.2}%{:>16.1}",
             p.under_provisioned_share * 100.0,
             p.pod_time_over_oracle * 100.0,
             p.unserved_load_share * 100.0,
