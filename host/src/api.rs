@@ -157,6 +157,9 @@ struct WorkloadBrief<'a> {
     generated_at: Option<DateTime<Utc>>,
     stale: bool,
     next_desired_replicas: Option<u32>,
+    /// How pods are sized: the rule, the level chosen for the objective and
+    /// the shortfall it would have left lately.
+    sizing: Option<&'a crate::sizing::SizingChoice>,
     computed_here: bool,
     last_error: Option<&'a Failure>,
     live_error: LiveError,
@@ -186,6 +189,7 @@ async fn workloads(State(shared): State<Arc<ApiState>>) -> Response {
                 .snapshot
                 .as_ref()
                 .and_then(|s| s.desired_replicas.first().copied()),
+            sizing: v.snapshot.as_ref().and_then(|s| s.sizing.as_ref()),
             computed_here: v.status.computing,
             last_error: v.status.last_error.as_ref(),
             live_error: LiveError::of(v),

@@ -23,7 +23,7 @@ use kedastral_model_sdk::stats::{quantile_sorted, sort_finite};
 use kedastral_model_sdk::{Forecast, ForecastRequest, QuantileBand, Series};
 use serde::{Deserialize, Serialize};
 
-use crate::sizing::{self, Chooser, Curve, Replay, Sizing, SizingChoice, SizingRule};
+use crate::sizing::{self, Chooser, Curve, Replay, Sizing, SizingChoice, SizingRule, Tally};
 
 /// The name of the averaged candidate.
 pub const MEAN: &str = "mean";
@@ -510,6 +510,7 @@ impl Shadow {
         history: &Series,
         levels: &[f64],
         horizon: usize,
+        powers: &[f64],
     ) -> Option<(f64, f64, Vec<Vec<f64>>)> {
         let step = i64::from(history.step_seconds.max(1));
         // Per lead: (error, point forecast).
@@ -541,7 +542,7 @@ impl Shadow {
         // Forecasts near zero do not make the scale zero.
         let floor = (0.01 * size / count as f64).max(f64::MIN_POSITIVE);
         let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
-        for power in ERROR_SCALINGS {
+        for &power in powers {
             let offsets = scaled_quantiles(&errors, levels, power, floor);
             let loss = quantile_loss(&errors, &offsets, levels, power, floor);
             if best.as_ref().is_none_or(|b| loss < b.0) {
@@ -573,7 +574,7 @@ impl Shadow {
             .is_some_and(|c| c.candidate == i && c.span == span && c.levels == levels);
         if !current {
             self.calibration = self
-                .fit_calibration(i, history, &levels, forecast.values.len())
+                .fit_calibration(i, history, &levels, forecast.values.len(), &ERROR_SCALINGS)
                 .map(|(power, floor, offsets)| Calibration {
                     candidate: i,
                     span,
@@ -629,14 +630,19 @@ impl Shadow {
         if self.judged < self.config.min_origins {
             return;
         }
+        // The bands' own fit has already chosen how errors scale with the
+        // forecast's size; the sizing levels follow it.
+        let powers = match &self.calibration {
+            Some(c) if c.candidate == i => vec![c.power],
+            _ => ERROR_SCALINGS.to_vec(),
+        };
         let Some((power, floor, offsets)) =
-            self.fit_calibration(i, history, &sizing::LEVELS, horizon)
+            self.fit_calibration(i, history, &sizing::LEVELS, horizon, &powers)
         else {
             return;
         };
         let step = i64::from(history.step_seconds.max(1));
-        let mut short = vec![0usize; sizing::LEVELS.len()];
-        let mut points = 0usize;
+        let mut tally = Tally::new(sizing::LEVELS.len());
         let mut bands = vec![vec![0.0; horizon]; sizing::LEVELS.len()];
         for origin in &self.origins {
             let Some(point) = self.point_of(i, origin) else {
@@ -653,18 +659,18 @@ impl Shadow {
             let actuals = &history.values[first..(first + horizon).min(history.len())];
             fill_bands(&mut bands, &point, &offsets, power, floor);
             let floors = sizing::floors(&replay, &history.values, first, actuals.len());
-            Curve::tally(&mut short, &mut points, &replay, &bands, actuals, &floors);
+            tally.add(&replay, &bands, actuals, &floors);
         }
-        if points == 0 {
+        let Some(curve) = tally.curve() else {
             return;
-        }
+        };
         self.sizing = Some(SizingFit {
             candidate: i,
             span,
             power,
             floor,
             offsets,
-            curve: Curve::from_counts(&short, points),
+            curve,
         });
     }
 

@@ -75,27 +75,51 @@ impl Replay {
     }
 }
 
-/// The share of recent times each level of [`LEVELS`] would have left
-/// capacity short, over `points` judged times.
+/// What each level of [`LEVELS`] would have done over `points` recent
+/// times: the share short of capacity, and the capacity beyond what was
+/// needed, as a share of what was needed (in pods when the target per pod
+/// is known, else in load).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Curve {
     pub shortfall: Vec<f64>,
+    pub over: Vec<f64>,
     pub points: usize,
 }
 
-impl Curve {
+/// The counts a [`Curve`] is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tally {
+    short: Vec<usize>,
+    capacity: Vec<f64>,
+    needed: f64,
+    points: usize,
+}
+
+impl Tally {
+    pub fn new(levels: usize) -> Self {
+        Self {
+            short: vec![0; levels],
+            capacity: vec![0.0; levels],
+            needed: 0.0,
+            points: 0,
+        }
+    }
+
     /// Counts the replay of one forecast: `bands[l][k]` is level `l`'s load
     /// for lead `k`, `actuals[k]` what came (NaN: no observation), and
     /// `floors[k]` the most the reactive floor asked for over the window
     /// of decisions that serve lead `k` (see [`floors`]).
-    pub fn tally(
-        short: &mut [usize],
-        points: &mut usize,
+    pub fn add(
+        &mut self,
         replay: &Replay,
         bands: &[Vec<f64>],
         actuals: &[f64],
         floors: &[Option<f64>],
     ) {
+        let size = |load: f64| match replay.target_per_pod {
+            Some(t) => pods(load, t),
+            None => load.max(0.0),
+        };
         for k in replay.leads(actuals.len()) {
             let floor = floors
                 .get(k)
@@ -106,9 +130,11 @@ impl Curve {
             if actual.is_nan() {
                 continue;
             }
-            *points += 1;
+            self.points += 1;
+            let needed = size(actual);
+            self.needed += needed;
             let from = k.saturating_sub(replay.stabilization_steps);
-            for (count, band) in short.iter_mut().zip(bands) {
+            for ((count, total), band) in self.short.iter_mut().zip(&mut self.capacity).zip(bands) {
                 let mut capacity = band[from..=k]
                     .iter()
                     .copied()
@@ -116,25 +142,36 @@ impl Curve {
                 if let Some(f) = floor {
                     capacity = capacity.max(f);
                 }
-                let short = match replay.target_per_pod {
-                    Some(t) => pods(capacity, t) < pods(actual, t),
-                    None => actual > capacity,
-                };
-                if short {
+                let capacity = size(capacity);
+                *total += capacity;
+                if capacity < needed {
                     *count += 1;
                 }
             }
         }
     }
 
-    pub fn from_counts(short: &[usize], points: usize) -> Self {
-        Self {
-            shortfall: short
+    /// `None` when no time was judged.
+    pub fn curve(&self) -> Option<Curve> {
+        (self.points > 0).then(|| Curve {
+            shortfall: self
+                .short
                 .iter()
-                .map(|&s| s as f64 / points.max(1) as f64)
+                .map(|&s| s as f64 / self.points as f64)
                 .collect(),
-            points,
-        }
+            over: self
+                .capacity
+                .iter()
+                .map(|&c| {
+                    if self.needed > 0.0 {
+                        c / self.needed - 1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            points: self.points,
+        })
     }
 }
 
@@ -164,6 +201,10 @@ pub fn floors(replay: &Replay, values: &[f64], first: usize, horizon: usize) -> 
         })
         .collect()
 }
+
+/// The most extra pod-time (as a share of what the load needs) a safety
+/// margin of one standard error below the target is bought for.
+pub const MARGIN_COST: f64 = 0.1;
 
 /// Picks a level for one objective from successive curves.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,26 +238,39 @@ impl Chooser {
         self.changes
     }
 
-    /// Updates the choice on `curve`: the lowest level whose estimate is
-    /// below the target by one standard error of a share over the curve's
-    /// points (the highest if none is). A level already chosen stays until
-    /// its estimate is above the target, or a lower level's is below it by
-    /// two standard errors.
+    /// Updates the choice on `curve`. The level is the lowest whose
+    /// shortfall meets the target. A higher level whose shortfall is one
+    /// standard error (of a share over the curve's points) below the target
+    /// is taken instead when that margin is cheap: at most
+    /// [`MARGIN_COST`] more pod-time. A level already chosen stays until
+    /// its shortfall is above the target, or until the rule gives a lower
+    /// level that is two standard errors below it or saves more than
+    /// [`MARGIN_COST`].
     pub fn update(&mut self, curve: &Curve) -> f64 {
-        let lowest_meeting = |bound: f64| curve.shortfall.iter().position(|&s| s <= bound);
         let highest = LEVELS.len() - 1;
         let t = self.target;
         let error = (t * (1.0 - t) / curve.points.max(1) as f64).sqrt();
+        let lowest_meeting = |bound: f64| curve.shortfall.iter().position(|&s| s <= bound);
+        let rule = match (lowest_meeting(t), lowest_meeting(t - error)) {
+            (None, _) => highest,
+            (Some(meets), None) => meets,
+            (Some(meets), Some(safe)) => {
+                if curve.over[safe] - curve.over[meets] <= MARGIN_COST {
+                    safe
+                } else {
+                    meets
+                }
+            }
+        };
         let chosen = match self.chosen {
-            None => lowest_meeting(t - error).unwrap_or(highest),
-            Some(current) if curve.shortfall[current] > t => lowest_meeting(t - error)
-                .unwrap_or(highest)
-                .max(current + 1)
-                .min(highest),
-            Some(current) => match lowest_meeting(t - 2.0 * error) {
-                Some(lower) if lower < current => lower,
-                _ => current,
-            },
+            None => rule,
+            Some(current) if curve.shortfall[current] > t => rule.max(current + 1).min(highest),
+            Some(current) if rule < current => {
+                let clearly_safe = curve.shortfall[rule] <= t - 2.0 * error;
+                let saves = curve.over[current] - curve.over[rule] > MARGIN_COST;
+                if clearly_safe || saves { rule } else { current }
+            }
+            Some(current) => current,
         };
         if self.chosen.is_some_and(|c| c != chosen) {
             self.changes += 1;
@@ -373,6 +427,7 @@ mod tests {
         let mut s = shortfall.to_vec();
         s.resize(LEVELS.len(), *shortfall.last().unwrap());
         Curve {
+            over: s.iter().map(|x| 0.1 - x).collect(),
             shortfall: s,
             points,
         }
@@ -398,6 +453,14 @@ mod tests {
         let c = curve(&[0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.04, 0.03], 1000);
         assert_eq!(chooser.update(&c), 0.9);
         assert_eq!(chooser.recent_shortfall(&c), Some(0.04));
+        // 4.5 % at 0.9 meets 5 % but not by one s.e. (0.69 points): the
+        // margin at 0.925 is bought when cheap, not when it costs half as
+        // many pods again.
+        let close = [0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.045, 0.03];
+        assert_eq!(Chooser::new(0.05).update(&curve(&close, 1000)), 0.925);
+        let mut dear = curve(&close, 1000);
+        dear.over[7] = dear.over[6] + 0.5;
+        assert_eq!(Chooser::new(0.05).update(&dear), 0.9);
         // Nothing meets 0.1 %: the highest level.
         let mut strict = Chooser::new(0.001);
         assert_eq!(strict.update(&c), 0.995);
@@ -437,45 +500,32 @@ mod tests {
         // 4, and the floor 8: short of 9. The floor covers lead 3's 7.
         let bands = vec![vec![12.0, 5.0, 4.0, 3.0], vec![20.0, 20.0, 20.0, 20.0]];
         let actuals = [0.0, 10.0, 9.0, 7.0];
-        let (mut short, mut points) = (vec![0; 2], 0);
         let floors = [Some(8.0); 4];
-        Curve::tally(&mut short, &mut points, &replay, &bands, &actuals, &floors);
-        assert_eq!((short.clone(), points), (vec![1, 0], 3));
+        let mut tally = Tally::new(2);
+        tally.add(&replay, &bands, &actuals, &floors);
+        let c = tally.curve().unwrap();
+        assert_eq!((c.shortfall.clone(), c.points), (vec![1.0 / 3.0, 0.0], 3));
+        // Capacity 12, 8, 8 and 20, 20, 20 against 26 needed.
+        assert!((c.over[0] - (28.0 / 26.0 - 1.0)).abs() < 1e-12);
+        assert!((c.over[1] - (60.0 / 26.0 - 1.0)).abs() < 1e-12);
         let no_floor = Replay {
             reactive_floor: false,
             ..replay
         };
-        let (mut short, mut points) = (vec![0; 2], 0);
-        Curve::tally(
-            &mut short,
-            &mut points,
-            &no_floor,
-            &bands,
-            &actuals,
-            &floors,
-        );
-        assert_eq!(short, vec![2, 0]);
-        let c = Curve::from_counts(&short, points);
-        assert_eq!(c.shortfall, vec![2.0 / 3.0, 0.0]);
-        // In pods of 5, capacity 5 (one pod) serves 9 (two) short, but
-        // capacity 4 rounds up to the same pod as 5 and serves 7 short too.
+        let mut tally = Tally::new(2);
+        tally.add(&no_floor, &bands, &actuals, &floors);
+        assert_eq!(tally.curve().unwrap().shortfall, vec![2.0 / 3.0, 0.0]);
+        // In whole pods of 5: 9.5 is two pods, enough for 9, and still in
+        // the window for lead 3's 7.
         let pods_of_5 = Replay {
             target_per_pod: Some(5.0),
             ..no_floor
         };
-        let (mut short, mut points) = (vec![0; 2], 0);
         let bands = vec![vec![12.0, 5.0, 9.5, 6.0], bands[1].clone()];
-        Curve::tally(
-            &mut short,
-            &mut points,
-            &pods_of_5,
-            &bands,
-            &actuals,
-            &[None; 4],
-        );
-        // Lead 1: 12 covers 10; lead 2: 9.5 is two pods, enough for 9;
-        // lead 3: 9.5 still in the window.
-        assert_eq!(short, vec![0, 0]);
+        let mut tally = Tally::new(2);
+        tally.add(&pods_of_5, &bands, &actuals, &[None; 4]);
+        assert_eq!(tally.curve().unwrap().shortfall, vec![0.0, 0.0]);
+        assert_eq!(Tally::new(2).curve(), None);
     }
 
     #[test]

@@ -35,7 +35,10 @@ impl Calls {
     fn new(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Self {
         let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
         shadow.calibrate = config.calibrate;
-        shadow.sizing = Some(config.replay());
+        // Only an objective needs the replay of every sizing level.
+        if matches!(config.policy.sizing, Sizing::Objective(_)) {
+            shadow.sizing = Some(config.replay());
+        }
         let names = pools
             .iter()
             .map(|p| p.model().info().name.clone())

@@ -211,6 +211,81 @@ async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_sizes_on_the_level_its_objective_needs_and_shows_it() {
+    let prometheus = Prometheus::with_trace(20_000).await;
+    let url = prometheus.url();
+    let forecaster = Forecaster::start(&nasa_flags(
+        &url,
+        &[
+            "--window",
+            "1h",
+            "--interval",
+            "1s",
+            "--target-shortfall",
+            "2%",
+            "--pod-start-delay",
+            "3s",
+            "--scale-down-stabilization",
+            "5s",
+        ],
+    ))
+    .await;
+    // Warming up until twelve shadow origins are judged, then a level.
+    let body = eventually(
+        "a level for the objective",
+        Duration::from_secs(60),
+        || async {
+            let (status, body) = get(&forecaster.url("/forecast/current?workload=nasa")).await?;
+            (status == 200 && body["sizing"]["rule"] == "objective").then_some(body)
+        },
+    )
+    .await;
+    let sizing = &body["sizing"];
+    assert_eq!(sizing["targetShortfall"], 0.02);
+    assert_eq!(sizing["podStartDelaySeconds"], 3);
+    assert_eq!(sizing["reactiveFloor"], true);
+    let level = sizing["level"].as_f64().unwrap();
+    assert!(kedastral::sizing::LEVELS.contains(&level), "{sizing}");
+    let recent = sizing["recentShortfall"].as_f64().unwrap();
+    assert!(recent <= 0.02 || level == 0.995, "{sizing}");
+    assert!(sizing["points"].as_u64().unwrap() > 0);
+    // Each step's replicas cover its sizing load; the floor and the
+    // scale-in guard may only add.
+    let loads = floats(&body["sizingLoads"]);
+    let replicas: Vec<u32> = serde_json::from_value(body["desiredReplicas"].clone()).unwrap();
+    assert_eq!(loads.len(), 30);
+    for (load, r) in loads.iter().zip(&replicas) {
+        assert!(f64::from(*r) * 0.5 >= load - 1e-9, "{loads:?} {replicas:?}");
+    }
+    let (_, list) = get(&forecaster.url("/workloads")).await.unwrap();
+    assert_eq!(list["workloads"][0]["sizing"]["rule"], "objective");
+    let metric = |name: &str| format!(r#"{name}{{model="baseline",workload="nasa"}}"#);
+    assert_eq!(
+        forecaster
+            .metric(r#"kedastral_sizing_rule{rule="objective",workload="nasa"}"#)
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        forecaster
+            .metric(r#"kedastral_sizing_rule{rule="warming-up",workload="nasa"}"#)
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        forecaster
+            .metric(&metric("kedastral_sizing_target_shortfall_ratio"))
+            .await,
+        Some(0.02)
+    );
+    let shown = forecaster
+        .metric(&metric("kedastral_sizing_quantile_level"))
+        .await
+        .unwrap();
+    assert!(kedastral::sizing::LEVELS.contains(&shown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors() {
     let prometheus = Prometheus::with_trace(5_000).await;
     let url = prometheus.url();

@@ -1,0 +1,126 @@
+//! What sizing to an objective adds to a forecaster tick: 200 workloads,
+//! each with 12 hours of 1-minute history and the baseline model, ticked
+//! once a minute. One forecaster sizes every workload to the default
+//! objective (the shadow evaluation replays every sizing level and a level
+//! is chosen each tick); the baseline in the same run is the same
+//! forecaster sizing on the point forecast x 1.2, which replays nothing.
+//! Both are warmed up until the objective has chosen a level everywhere.
+//!
+//! `cargo bench -p kedastral --bench sizing`; figures in BENCHMARKS.md.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use kedastral::clock::Clock;
+use kedastral::collect::{ReplaySource, Source};
+use kedastral::config::{self, WorkloadConfig, WorkloadFile};
+use kedastral::forecaster::{Forecaster, ForecasterParts};
+use kedastral::model::cache::ComponentCache;
+use kedastral::model::{ModelRuntime, RuntimeLimits, Series};
+use kedastral::sizing::SizingRule;
+
+const WORKLOADS: usize = 200;
+const HISTORY_POINTS: usize = 720;
+/// Ticks before measuring: the shadow evaluation takes four origins a tick
+/// and needs twelve judged before a level is chosen.
+const WARM_TICKS: usize = 30;
+
+fn trace() -> Series {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/nasa_http_1m.csv");
+    kedastral::history::load_csv(&path, None).expect("bundled trace")
+}
+
+fn workloads(headroom: Option<f64>) -> Vec<WorkloadConfig> {
+    (0..WORKLOADS)
+        .map(|i| {
+            config::check(WorkloadFile {
+                name: format!("w{i:04}"),
+                prom_query: "replay".into(),
+                target_per_pod: 0.2,
+                window: Some("12h".into()),
+                horizon: Some("30m".into()),
+                headroom,
+                ..WorkloadFile::default()
+            })
+            .expect("a valid workload")
+        })
+        .collect()
+}
+
+/// CPU time of this process so far, every thread included.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills the struct it is given and touches nothing else.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+fn ticks(c: &mut Criterion) {
+    let trace = trace();
+    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let start: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(HISTORY_POINTS), 0).unwrap();
+    let mut group = c.benchmark_group("sizing");
+    group.sample_size(10);
+    for (name, headroom, rule) in [
+        (
+            "tick/200-workloads/objective/cpu",
+            None,
+            SizingRule::Objective,
+        ),
+        (
+            "tick/200-workloads/headroom/cpu",
+            Some(1.2),
+            SizingRule::Headroom,
+        ),
+    ] {
+        let mut forecaster = Forecaster::new(
+            &runtime,
+            ForecasterParts {
+                workloads: workloads(headroom),
+                source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
+                shared: None,
+                model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                clock: Clock::wall(),
+            },
+        )
+        .unwrap();
+        let mut now = start;
+        for _ in 0..WARM_TICKS {
+            tokio.block_on(forecaster.tick_all(now));
+            now += chrono::Duration::minutes(1);
+        }
+        let sized = forecaster
+            .board()
+            .snapshots()
+            .iter()
+            .filter(|s| s.sizing.as_ref().is_some_and(|z| z.rule == rule))
+            .count();
+        assert_eq!(sized, WORKLOADS, "every workload sizes by {rule:?}");
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    now += chrono::Duration::minutes(1);
+                    let before = cpu_time();
+                    tokio.block_on(forecaster.tick_all(now));
+                    spent += cpu_time() - before;
+                }
+                spent
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ticks);
+criterion_main!(benches);
