@@ -118,6 +118,25 @@ struct Calibration {
     offsets: Vec<Vec<f64>>,
 }
 
+/// What [`Shadow::fit_calibration`] finds: the scaling, and per lead, per
+/// level, the quantiles of the scaled errors (for `levels`, then `extra`).
+struct Fit {
+    power: f64,
+    floor: f64,
+    offsets: Vec<Vec<f64>>,
+    extra: Vec<Vec<f64>>,
+}
+
+/// Sizing offsets fitted beside the bands' (the same errors, the same
+/// scaling), for [`Shadow::fit_sizing`] to take.
+struct SizingOffsets {
+    candidate: usize,
+    span: (Option<i64>, Option<i64>),
+    power: f64,
+    floor: f64,
+    offsets: Vec<Vec<f64>>,
+}
+
 /// Offsets for every sizing level, fitted like [`Calibration`], and the
 /// shortfall each level would have left on the same origins.
 struct SizingFit {
@@ -164,6 +183,8 @@ pub struct Shadow {
     /// that has lately covered it (adaptive conformal inference).
     levels: Vec<(f64, f64)>,
     sizing: Option<SizingFit>,
+    /// Left by the last band refit, when sizing replays.
+    sizing_offsets: Option<SizingOffsets>,
 }
 
 /// Runs candidate `i` on a request; `E` is the caller's error, which the
@@ -205,6 +226,7 @@ impl Shadow {
             calibration: None,
             levels: Vec::new(),
             sizing: None,
+            sizing_offsets: None,
         }
     }
 
@@ -509,9 +531,10 @@ impl Shadow {
         i: usize,
         history: &Series,
         levels: &[f64],
+        extra: &[f64],
         horizon: usize,
         powers: &[f64],
-    ) -> Option<(f64, f64, Vec<Vec<f64>>)> {
+    ) -> Option<Fit> {
         let step = i64::from(history.step_seconds.max(1));
         // Per lead: (error, point forecast).
         let mut errors: Vec<Vec<(f64, f64)>> = vec![Vec::new(); horizon];
@@ -541,15 +564,29 @@ impl Shadow {
         }
         // Forecasts near zero do not make the scale zero.
         let floor = (0.01 * size / count as f64).max(f64::MIN_POSITIVE);
-        let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
+        // `extra` levels are read from the same sorted errors, so they cost
+        // a lookup each rather than another sort; they do not choose the
+        // scaling.
+        let all: Vec<f64> = levels.iter().chain(extra).copied().collect();
+        let mut best: Option<(f64, Fit)> = None;
         for &power in powers {
-            let offsets = scaled_quantiles(&errors, levels, power, floor);
+            let mut offsets = scaled_quantiles(&errors, &all, power, floor);
+            let extra_offsets: Vec<Vec<f64>> = offsets
+                .iter_mut()
+                .map(|per_level| per_level.split_off(levels.len()))
+                .collect();
             let loss = quantile_loss(&errors, &offsets, levels, power, floor);
             if best.as_ref().is_none_or(|b| loss < b.0) {
-                best = Some((loss, power, offsets));
+                let fit = Fit {
+                    power,
+                    floor,
+                    offsets,
+                    extra: extra_offsets,
+                };
+                best = Some((loss, fit));
             }
         }
-        best.map(|(_, power, offsets)| (power, floor, offsets))
+        best.map(|(_, fit)| fit)
     }
 
     /// Replaces `forecast`'s bands by its point plus the quantiles of
@@ -573,16 +610,37 @@ impl Shadow {
             .as_ref()
             .is_some_and(|c| c.candidate == i && c.span == span && c.levels == levels);
         if !current {
-            self.calibration = self
-                .fit_calibration(i, history, &levels, forecast.values.len(), &ERROR_SCALINGS)
-                .map(|(power, floor, offsets)| Calibration {
-                    candidate: i,
-                    span,
-                    levels: levels.clone(),
-                    power,
-                    floor,
-                    offsets,
-                });
+            let extra: &[f64] = if self.config.sizing.is_some() {
+                &sizing::LEVELS
+            } else {
+                &[]
+            };
+            let fit = self.fit_calibration(
+                i,
+                history,
+                &levels,
+                extra,
+                forecast.values.len(),
+                &ERROR_SCALINGS,
+            );
+            self.sizing_offsets =
+                fit.as_ref()
+                    .filter(|_| !extra.is_empty())
+                    .map(|f| SizingOffsets {
+                        candidate: i,
+                        span,
+                        power: f.power,
+                        floor: f.floor,
+                        offsets: f.extra.clone(),
+                    });
+            self.calibration = fit.map(|f| Calibration {
+                candidate: i,
+                span,
+                levels: levels.clone(),
+                power: f.power,
+                floor: f.floor,
+                offsets: f.offsets,
+            });
         }
         let widths: Vec<f64> = levels.iter().map(|&q| self.width(q)).collect();
         let Some(Calibration {
@@ -630,16 +688,23 @@ impl Shadow {
         if self.judged < self.config.min_origins {
             return;
         }
-        // The bands' own fit has already chosen how errors scale with the
-        // forecast's size; the sizing levels follow it.
-        let powers = match &self.calibration {
-            Some(c) if c.candidate == i => vec![c.power],
-            _ => ERROR_SCALINGS.to_vec(),
-        };
-        let Some((power, floor, offsets)) =
-            self.fit_calibration(i, history, &sizing::LEVELS, horizon, &powers)
-        else {
-            return;
+        // The bands' refit, when it ran on the same origins, has already
+        // read the sizing levels from its sorted errors.
+        let (power, floor, offsets) = match self.sizing_offsets.take() {
+            Some(o) if o.candidate == i && o.span == span => (o.power, o.floor, o.offsets),
+            _ => {
+                let Some(fit) = self.fit_calibration(
+                    i,
+                    history,
+                    &sizing::LEVELS,
+                    &[],
+                    horizon,
+                    &ERROR_SCALINGS,
+                ) else {
+                    return;
+                };
+                (fit.power, fit.floor, fit.offsets)
+            }
         };
         let step = i64::from(history.step_seconds.max(1));
         let mut tally = Tally::new(sizing::LEVELS.len());
