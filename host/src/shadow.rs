@@ -784,6 +784,7 @@ impl Shadow {
         choice.headroom = None;
         choice.level = Some(level);
         choice.recent_shortfall = chooser.recent_shortfall(curve);
+        choice.effective_target = Some(chooser.effective_target());
         choice.changes = chooser.changes();
         (choice, self.sizing_band(index, point))
     }

@@ -210,16 +210,26 @@ pub const MARGIN_COST: f64 = 0.1;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chooser {
     target: f64,
+    /// The target the curve is read against: the objective, moved by the
+    /// outcomes of the choices made (see [`Chooser::observe`]).
+    effective: f64,
     /// Index into [`LEVELS`] of the level chosen, once there is evidence.
     chosen: Option<usize>,
     changes: u64,
 }
+
+/// How far one outcome moves the effective target, as a share of the
+/// objective: a time short of capacity lowers it by about this much of
+/// the objective, a time served raises it by this much of the objective
+/// squared, so it settles where the outcomes meet the objective.
+pub const ADAPT_RATE: f64 = 0.07;
 
 impl Chooser {
     /// `target`: the share of time capacity may be short, in (0, 1).
     pub fn new(target: f64) -> Self {
         Self {
             target,
+            effective: target,
             chosen: None,
             changes: 0,
         }
@@ -227,6 +237,22 @@ impl Chooser {
 
     pub fn target(&self) -> f64 {
         self.target
+    }
+
+    /// The target the curve is read against now.
+    pub fn effective_target(&self) -> f64 {
+        self.effective
+    }
+
+    /// Learns from what a choice did: `short` is whether a time sized on
+    /// it fell short of capacity. When the replay's estimates turn out
+    /// optimistic (or pessimistic), the curve is read against a lower (or
+    /// higher) target, within a fifth and twice the objective (adaptive
+    /// conformal inference, Gibbs & Candes 2021, on the shortfall).
+    pub fn observe(&mut self, short: bool) {
+        let t = self.target;
+        let miss = if short { 1.0 } else { 0.0 };
+        self.effective = (self.effective + ADAPT_RATE * t * (t - miss)).clamp(t / 5.0, 2.0 * t);
     }
 
     /// The level chosen so far, if any.
@@ -248,7 +274,7 @@ impl Chooser {
     /// [`MARGIN_COST`].
     pub fn update(&mut self, curve: &Curve) -> f64 {
         let highest = LEVELS.len() - 1;
-        let t = self.target;
+        let t = self.effective;
         let error = (t * (1.0 - t) / curve.points.max(1) as f64).sqrt();
         let lowest_meeting = |bound: f64| curve.shortfall.iter().position(|&s| s <= bound);
         let rule = match (lowest_meeting(t), lowest_meeting(t - error)) {
@@ -297,6 +323,10 @@ pub struct SizingChoice {
     pub rule: SizingRule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_shortfall: Option<f64>,
+    /// The target the recent shortfall is read against: the objective,
+    /// moved by how often the choices made fell short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_target: Option<f64>,
     /// The quantile band sized on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<f64>,
@@ -331,6 +361,7 @@ impl SizingChoice {
         let mut choice = Self {
             rule: SizingRule::WarmingUp,
             target_shortfall: None,
+            effective_target: None,
             level: None,
             headroom: None,
             recent_shortfall: None,
@@ -464,6 +495,38 @@ mod tests {
         // Nothing meets 0.1 %: the highest level.
         let mut strict = Chooser::new(0.001);
         assert_eq!(strict.update(&c), 0.995);
+    }
+
+    #[test]
+    fn outcomes_move_the_target_the_curve_is_read_against() {
+        let c = curve(
+            &[0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.045, 0.03, 0.02, 0.01],
+            1000,
+        );
+        let mut chooser = Chooser::new(0.05);
+        assert_eq!(chooser.update(&c), 0.925);
+        // Short a fifth of the time, where the curve promised 3 %: the
+        // target read drops, and a higher level follows.
+        for i in 0..500 {
+            chooser.observe(i % 5 == 0);
+        }
+        assert!(
+            chooser.effective_target() < 0.03,
+            "{}",
+            chooser.effective_target()
+        );
+        assert!(chooser.update(&c) > 0.925);
+        // Never short: back up, but never past twice the objective.
+        for _ in 0..100_000 {
+            chooser.observe(false);
+        }
+        assert_eq!(chooser.effective_target(), 0.1);
+        // Outcomes at the objective leave it where it is, on average.
+        let mut steady = Chooser::new(0.05);
+        for i in 0..10_000 {
+            steady.observe(i % 20 == 0);
+        }
+        assert!((steady.effective_target() - 0.05).abs() < 0.005);
     }
 
     #[test]

@@ -348,9 +348,9 @@ pub fn run(
                 });
                 pods_for(planned, target)
             };
-            predictive.sim.step(ask(&main_loads), actual, counted);
+            predictive.step(ask(&main_loads), actual, counted);
             for (policy, loads) in tradeoff.iter_mut().zip(&other_loads) {
-                policy.sim.step(ask(loads), actual, counted);
+                policy.step(ask(loads), actual, counted);
             }
             reactive.step(pods_for(reactive_load, target), actual, counted);
         }
@@ -436,6 +436,14 @@ impl Policy {
             sim,
             used: vec![0; sizing::LEVELS.len()],
             warming_up: 0,
+        }
+    }
+
+    /// One step through the HPA; an objective learns whether it fell short.
+    fn step(&mut self, pods: f64, actual: f64, counted: bool) {
+        let short = self.sim.step(pods, actual, counted);
+        if let (Some(chooser), Some(short)) = (self.chooser.as_mut(), short) {
+            chooser.observe(short);
         }
     }
 

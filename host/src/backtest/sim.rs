@@ -71,8 +71,9 @@ impl HpaSim {
 
     /// One step: `recommended` pods are asked for, given what came before;
     /// `actual` is the step's load (NaN: not observed, not judged); a step
-    /// not `counted` only warms the simulation up.
-    pub fn step(&mut self, recommended: f64, actual: f64, counted: bool) {
+    /// not `counted` only warms the simulation up. Whether the ready pods
+    /// fell short of the load, for a step observed.
+    pub fn step(&mut self, recommended: f64, actual: f64, counted: bool) -> Option<bool> {
         push_window(&mut self.recommended, recommended, self.stabilization + 1);
         let asked = self
             .recommended
@@ -85,14 +86,15 @@ impl HpaSim {
         push_window(&mut self.asked, asked, self.delay + 1);
         // Added pods are ready once every request over the delay wanted them.
         let ready = self.asked.iter().copied().fold(f64::INFINITY, f64::min);
+        let needed = super::pods_for(actual, self.target);
+        let short = (!actual.is_nan()).then_some(ready < needed);
         if !counted {
-            return;
+            return short;
         }
         self.decided_steps += 1;
         if actual.is_nan() {
-            return;
+            return None;
         }
-        let needed = super::pods_for(actual, self.target);
         self.steps += 1;
         if ready < needed {
             self.under += 1;
@@ -102,6 +104,7 @@ impl HpaSim {
         self.needed_total += needed;
         self.unserved += (actual - ready * self.target).max(0.0);
         self.load_total += actual.max(0.0);
+        short
     }
 
     pub fn steps(&self) -> usize {

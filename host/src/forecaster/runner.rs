@@ -121,6 +121,9 @@ pub struct Runner {
     /// Replicas planned per step time, by the latest plan that covered it:
     /// the recent past's are kept for the scale-down stabilisation window.
     planned: Planned,
+    /// (step time, replicas) planned for the time pods asked for then are
+    /// ready, until its observation tells the chooser whether it was short.
+    commitments: std::collections::VecDeque<(i64, u32)>,
 }
 
 impl Runner {
@@ -163,6 +166,7 @@ impl Runner {
             idle: false,
             chooser,
             planned: Planned::default(),
+            commitments: std::collections::VecDeque::new(),
         };
         runner.show_start();
         runner
@@ -419,6 +423,7 @@ impl Runner {
         );
         self.timed(|m| &m.capacity_seconds, started);
         self.show_sizing(&sizing);
+        self.commit(first_step, step, &desired);
         let snapshot = Snapshot {
             workload: self.config.name.clone(),
             metric: self.config.metric.clone(),
@@ -527,6 +532,7 @@ impl Runner {
         for &(time, value) in &samples {
             self.tracker
                 .observe(time, value, self.config.step_seconds());
+            self.judge(time, value);
         }
         if let Some(&(_, value)) = samples.last() {
             self.shared
@@ -645,6 +651,43 @@ impl Runner {
                 "sizing on another quantile level to meet the objective");
         }
         sized
+    }
+
+    /// Keeps what this plan asks for at the step its new pods serve first,
+    /// for an objective to learn whether that was enough.
+    fn commit(&mut self, first: i64, step: i64, desired: &[u32]) {
+        if self.chooser.is_none() || desired.is_empty() {
+            return;
+        }
+        let k = self.config.replay().delay_steps.min(desired.len() - 1);
+        let time = first + k as i64 * step;
+        while self.commitments.back().is_some_and(|&(t, _)| t >= time) {
+            self.commitments.pop_back();
+        }
+        self.commitments.push_back((time, desired[k]));
+    }
+
+    /// An observation judges the commitment for its time: short when the
+    /// load needed more pods than were planned for it.
+    fn judge(&mut self, time: i64, value: f64) {
+        let Some(chooser) = self.chooser.as_mut() else {
+            return;
+        };
+        let half = i64::from(self.config.step_seconds()) / 2;
+        while let Some(&(t, replicas)) = self.commitments.front() {
+            if t < time - half {
+                self.commitments.pop_front();
+            } else if t <= time + half {
+                self.commitments.pop_front();
+                if value.is_finite() {
+                    let target = self.config.policy.target_per_pod;
+                    let needed = crate::capacity::replicas_for_load(value, target).max(1.0);
+                    chooser.observe(f64::from(replicas) < needed);
+                }
+            } else {
+                break;
+            }
+        }
     }
 
     /// The sizing, as metrics.

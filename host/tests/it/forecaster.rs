@@ -247,7 +247,9 @@ async fn a_workload_sizes_on_the_level_its_objective_needs_and_shows_it() {
     let level = sizing["level"].as_f64().unwrap();
     assert!(kedastral::sizing::LEVELS.contains(&level), "{sizing}");
     let recent = sizing["recentShortfall"].as_f64().unwrap();
-    assert!(recent <= 0.02 || level == 0.995, "{sizing}");
+    let effective = sizing["effectiveTarget"].as_f64().unwrap();
+    assert!((0.004..=0.04).contains(&effective), "{sizing}");
+    assert!(recent <= effective || level == 0.995, "{sizing}");
     assert!(sizing["points"].as_u64().unwrap() > 0);
     // Each step's replicas cover its sizing load; the floor and the
     // scale-in guard may only add.
