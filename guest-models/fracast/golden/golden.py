@@ -1,0 +1,69 @@
+"""Golden values for the Rust port of Fracast-0, from the reference package.
+
+Runs the `fracast` package (PyTorch) on windows of the bundled NASA trace
+(examples/data/nasa_http_1m.csv) and writes golden.json beside this file:
+for each case, where its history starts and ends in the trace, which points
+are made missing, the horizon, and the nine quantiles of every step.
+
+    python3 -m venv target/fracast-venv
+    target/fracast-venv/bin/pip install fracast==0.1.0
+    target/fracast-venv/bin/python guest-models/fracast/golden/golden.py
+
+PyTorch is needed only here, never to run the tests.
+"""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from fracast import FracastModel
+
+HERE = Path(__file__).resolve().parent
+TRACE = HERE.parents[2] / "examples" / "data" / "nasa_http_1m.csv"
+
+# (name, end index in the trace, history length, horizon, missing every k-th point or 0)
+CASES = [
+    ("short-100-h30", 20_000, 100, 30, 0),
+    ("short-500-h48", 30_000, 500, 48, 0),
+    ("exact-2048-h1", 25_000, 2048, 1, 0),
+    ("exact-2048-h30", 25_000, 2048, 30, 0),
+    ("exact-2048-h48", 39_000, 2048, 48, 0),
+    ("long-5000-h48", 39_600, 5000, 48, 0),
+    ("long-3000-h100", 35_000, 3000, 100, 0),
+    ("missing-2048-h48", 38_000, 2048, 48, 7),
+    ("missing-800-h100", 12_000, 800, 100, 5),
+]
+
+
+def main():
+    torch.set_num_threads(1)
+    with TRACE.open() as f:
+        rows = list(csv.reader(f))[1:]
+    values = np.array([float(r[1]) for r in rows], dtype=np.float64)
+    model = FracastModel.from_pretrained(weights="fp32")
+    cases = []
+    for name, end, length, horizon, every in CASES:
+        assert end <= len(values), f"{name}: the trace has {len(values)} points"
+        history = values[end - length:end].copy()
+        if every:
+            history[::every] = np.nan
+        forecast = model.forecast(history.astype(np.float32), horizon=horizon)
+        cases.append({
+            "name": name,
+            "start": end - length,
+            "end": end,
+            "missingEvery": every,
+            "horizon": horizon,
+            "quantiles": np.asarray(forecast, dtype=np.float64).tolist(),
+        })
+    out = {
+        "source": "fracast 0.1.0 (PyPI), weights fp32, torch " + torch.__version__,
+        "trace": "examples/data/nasa_http_1m.csv",
+        "cases": cases,
+    }
+    (HERE / "golden.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
