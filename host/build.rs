@@ -1,4 +1,4 @@
-//! Builds the built-in forecast models (`guest-models/baseline`, `arima`, `mstl`)
+//! Builds the built-in forecast models (`guest-models/baseline`, `arima`, `mstl`, `fracast`)
 //! as WebAssembly components and hands them to the host crate, which embeds
 //! them, so `cargo run` needs nothing but Rust.
 //!
@@ -14,7 +14,12 @@ mod guest_build;
 
 use std::path::PathBuf;
 
-const BUILTIN_MODELS: [&str; 3] = ["kedastral-baseline", "kedastral-arima", "kedastral-mstl"];
+const BUILTIN_MODELS: [&str; 4] = [
+    "kedastral-baseline",
+    "kedastral-arima",
+    "kedastral-mstl",
+    "kedastral-fracast",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

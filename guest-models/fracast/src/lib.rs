@@ -13,9 +13,12 @@
 //! - `periodogram`: the significant periods of a context;
 //! - `weights`: reading the safetensors file.
 
+pub mod model;
 pub mod net;
 pub mod periodogram;
 pub mod weights;
+
+kedastral_model_sdk::export_model!(model::FracastModel);
 
 use net::{CONTEXT, HORIZON, Network, QUANTILES};
 pub use weights::WeightError;

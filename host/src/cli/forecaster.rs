@@ -81,8 +81,9 @@ pub struct WorkloadArgs {
     /// How often to collect and forecast [default: 1m].
     #[arg(long, env = "KEDASTRAL_INTERVAL")]
     pub interval: Option<String>,
-    /// Built-in model (`baseline`, `arima`, `mstl`), `auto` (every built-in in
-    /// shadow, the best one lately served) or path to a .wasm component
+    /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`), `auto`
+    /// (`baseline`, `arima` and `mstl` in shadow, the best one lately served)
+    /// or path to a .wasm component
     /// [default: baseline].
     #[arg(long, env = "KEDASTRAL_MODEL")]
     pub model: Option<String>,

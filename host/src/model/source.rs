@@ -18,18 +18,26 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "mstl",
         include_bytes!(concat!(env!("OUT_DIR"), "/mstl.wasm")),
     ),
+    (
+        "fracast",
+        include_bytes!(concat!(env!("OUT_DIR"), "/fracast.wasm")),
+    ),
 ];
 
 /// `--model auto`: the built-ins in shadow, the best one served.
 pub const AUTO: &str = "auto";
 
+/// The built-ins `auto` judges, in order of preference. Fracast, a hundred
+/// times the others' cost per call, is not among them yet.
+pub const AUTO_MEMBERS: [&str; 3] = ["baseline", "arima", "mstl"];
+
 /// What a `--model` value runs: the named model, or for [`AUTO`] every
-/// built-in, in order of preference.
+/// member of [`AUTO_MEMBERS`], in order of preference.
 pub fn candidates(value: &str) -> Vec<ModelSource> {
     if value == AUTO {
-        BUILTINS
+        AUTO_MEMBERS
             .iter()
-            .map(|(name, _)| ModelSource::Builtin(name))
+            .map(|name| ModelSource::parse(name))
             .collect()
     } else {
         vec![ModelSource::parse(value)]
