@@ -55,17 +55,27 @@ impl<'a> Tensors<'a> {
         inputs: usize,
         outputs: usize,
     ) -> Result<Linear, WeightError> {
+        let weight = self.get(&format!("{prefix}.weight"), &[outputs, inputs])?;
+        // Stored input by input: each input's weights to every output are
+        // contiguous, so a layer is a sum of scaled rows that vectorises
+        // across outputs.
+        let mut transposed = vec![0.0f32; inputs * outputs];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                transposed[i * outputs + o] = weight[o * inputs + i];
+            }
+        }
         Ok(Linear {
-            weight: self.get(&format!("{prefix}.weight"), &[outputs, inputs])?,
+            transposed,
             bias: self.get(&format!("{prefix}.bias"), &[outputs])?,
             inputs,
         })
     }
 }
 
-/// `y = W x + b`, with `W` row-major `[outputs][inputs]`.
+/// `y = W x + b`, with `W` kept transposed (`[inputs][outputs]`).
 pub struct Linear {
-    weight: Vec<f32>,
+    transposed: Vec<f32>,
     bias: Vec<f32>,
     inputs: usize,
 }
@@ -73,33 +83,12 @@ pub struct Linear {
 impl Linear {
     pub fn apply(&self, x: &[f32], y: &mut [f32]) {
         debug_assert_eq!(x.len(), self.inputs);
-        for ((out, row), b) in y
-            .iter_mut()
-            .zip(self.weight.chunks_exact(self.inputs))
-            .zip(&self.bias)
-        {
-            *out = b + dot(row, x);
+        y.copy_from_slice(&self.bias);
+        let outputs = y.len();
+        for (xi, column) in x.iter().zip(self.transposed.chunks_exact(outputs)) {
+            for (out, w) in y.iter_mut().zip(column) {
+                *out += w * xi;
+            }
         }
     }
-}
-
-/// Lanes of independent partial sums: the compiler keeps them in one
-/// vector register (SIMD on x86 and on wasm with simd128).
-const LANES: usize = 8;
-
-/// `a . b` with [`LANES`] partial sums, so the additions need not wait on
-/// each other and vectorise.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = a.len() / LANES;
-    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    let mut sum = acc.iter().sum::<f32>();
-    for i in chunks * LANES..a.len() {
-        sum += a[i] * b[i];
-    }
-    sum
 }
