@@ -1,9 +1,10 @@
 """Golden values for the Rust port of Fracast-0, from the reference package.
 
-Runs the `fracast` package (PyTorch) on windows of the bundled NASA trace
-(examples/data/nasa_http_1m.csv) and writes golden.json beside this file:
-for each case, where its history starts and ends in the trace, which points
-are made missing, the horizon, and the nine quantiles of every step.
+Runs the `fracast` package (PyTorch) on windows of real traces (the bundled
+NASA trace, and the NAB slices in nab/ with their notice) and writes
+golden.json beside this file: for each case, its trace, where its history
+starts and ends in it, which points are made missing, the horizon, and the
+nine quantiles of every step.
 
     python3 -m venv target/fracast-venv
     target/fracast-venv/bin/pip install fracast==0.1.0
@@ -20,30 +21,36 @@ import torch
 from fracast import FracastModel
 
 HERE = Path(__file__).resolve().parent
-TRACE = HERE.parents[2] / "examples" / "data" / "nasa_http_1m.csv"
+ROOT = HERE.parents[2]
+NASA = "examples/data/nasa_http_1m.csv"
+RDS = "guest-models/fracast/golden/nab/rds_cpu_5m.csv"
+AAPL = "guest-models/fracast/golden/nab/tweets_aapl_5m.csv"
 
-# (name, end index in the trace, history length, horizon, missing every k-th point or 0)
+# (name, trace, end index in the trace, history length, horizon, missing every k-th point or 0)
 CASES = [
-    ("short-100-h30", 20_000, 100, 30, 0),
-    ("short-500-h48", 30_000, 500, 48, 0),
-    ("exact-2048-h1", 25_000, 2048, 1, 0),
-    ("exact-2048-h30", 25_000, 2048, 30, 0),
-    ("exact-2048-h48", 39_000, 2048, 48, 0),
-    ("long-5000-h48", 39_600, 5000, 48, 0),
-    ("long-3000-h100", 35_000, 3000, 100, 0),
-    ("missing-2048-h48", 38_000, 2048, 48, 7),
-    ("missing-800-h100", 12_000, 800, 100, 5),
+    ("short-100-h30", NASA, 20_000, 100, 30, 0),
+    ("short-500-h48", NASA, 30_000, 500, 48, 0),
+    ("exact-2048-h1", NASA, 25_000, 2048, 1, 0),
+    ("exact-2048-h30", NASA, 25_000, 2048, 30, 0),
+    ("exact-2048-h48", NASA, 39_000, 2048, 48, 0),
+    ("long-5000-h48", NASA, 39_600, 5000, 48, 0),
+    ("long-3000-h100", NASA, 35_000, 3000, 100, 0),
+    ("missing-2048-h48", NASA, 38_000, 2048, 48, 7),
+    ("missing-800-h100", NASA, 12_000, 800, 100, 5),
+    ("rds-2048-h48", RDS, 3_000, 2048, 48, 0),
+    ("rds-missing-600-h30", RDS, 1_500, 600, 30, 3),
+    ("aapl-3000-h100", AAPL, 3_000, 3000, 100, 0),
+    ("aapl-2048-h1", AAPL, 2_500, 2048, 1, 0),
 ]
 
 
 def main():
     torch.set_num_threads(1)
-    with TRACE.open() as f:
-        rows = list(csv.reader(f))[1:]
-    values = np.array([float(r[1]) for r in rows], dtype=np.float64)
     model = FracastModel.from_pretrained(weights="fp32")
     cases = []
-    for name, end, length, horizon, every in CASES:
+    for name, trace, end, length, horizon, every in CASES:
+        with (ROOT / trace).open() as f:
+            values = np.array([float(r[1]) for r in list(csv.reader(f))[1:]], dtype=np.float64)
         assert end <= len(values), f"{name}: the trace has {len(values)} points"
         history = values[end - length:end].copy()
         if every:
@@ -51,6 +58,7 @@ def main():
         forecast = model.forecast(history.astype(np.float32), horizon=horizon)
         cases.append({
             "name": name,
+            "trace": trace,
             "start": end - length,
             "end": end,
             "missingEvery": every,
@@ -59,7 +67,6 @@ def main():
         })
     out = {
         "source": "fracast 0.1.0 (PyPI), weights fp32, torch " + torch.__version__,
-        "trace": "examples/data/nasa_http_1m.csv",
         "cases": cases,
     }
     (HERE / "golden.json").write_text(json.dumps(out, indent=1) + "\n")
