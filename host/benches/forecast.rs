@@ -5,7 +5,6 @@
 //! `cargo bench -p kedastral --bench forecast`; figures in BENCHMARKS.md.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kedastral::model::cache::ComponentCache;
@@ -15,13 +14,11 @@ use kedastral::model::{
 };
 use kedastral_model_sdk::Model;
 
+mod support;
+use support::trace;
+
 const SIZES: [usize; 3] = [60, 1_440, 10_080];
 const HORIZON: u32 = 30;
-
-fn trace() -> Series {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/nasa_http_1m.csv");
-    kedastral::history::load_csv(&path, None).expect("bundled trace")
-}
 
 /// The last `points` of the trace; models run with their defaults (ARIMA's
 /// default order is `auto`).

@@ -8,19 +8,16 @@
 //! PyTorch on one core on the same windows.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kedastral::model::cache::ComponentCache;
-use kedastral::model::{ForecastRequest, ModelRuntime, ModelSource, RuntimeLimits, Series};
+use kedastral::model::{ForecastRequest, ModelRuntime, ModelSource, RuntimeLimits};
 use kedastral_model_sdk::Model;
 
-const POINTS: usize = 2_048;
+mod support;
+use support::trace;
 
-fn trace() -> Series {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/nasa_http_1m.csv");
-    kedastral::history::load_csv(&path, None).expect("bundled trace")
-}
+const POINTS: usize = 2_048;
 
 fn latency(c: &mut Criterion) {
     let trace = trace();

@@ -19,20 +19,17 @@ use kedastral::collect::{ReplaySource, Source};
 use kedastral::config::{self, WorkloadConfig, WorkloadFile};
 use kedastral::forecaster::{Forecaster, ForecasterParts};
 use kedastral::model::cache::ComponentCache;
-use kedastral::model::{ModelRuntime, RuntimeLimits, Series};
+use kedastral::model::{ModelRuntime, RuntimeLimits};
 use kedastral::sizing::SizingRule;
+
+mod support;
+use support::{cpu_time, trace};
 
 const WORKLOADS: usize = 200;
 const HISTORY_POINTS: usize = 720;
 /// Ticks before measuring: the shadow evaluation takes four origins a tick
 /// and needs twelve judged before a level is chosen.
 const WARM_TICKS: usize = 30;
-
-fn trace() -> Series {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/nasa_http_1m.csv");
-    kedastral::history::load_csv(&path, None).expect("bundled trace")
-}
 
 fn workloads(headroom: Option<f64>) -> Vec<WorkloadConfig> {
     (0..WORKLOADS)
@@ -49,18 +46,6 @@ fn workloads(headroom: Option<f64>) -> Vec<WorkloadConfig> {
             .expect("a valid workload")
         })
         .collect()
-}
-
-/// CPU time of this process so far, every thread included.
-fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given and touches nothing else.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 fn ticks(c: &mut Criterion) {

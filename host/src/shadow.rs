@@ -127,8 +127,8 @@ struct Fit {
     extra: Vec<Vec<f64>>,
 }
 
-/// Sizing offsets fitted beside the bands' (the same errors, the same
-/// scaling), for [`Shadow::fit_sizing`] to take.
+/// Offsets for every level of [`sizing::LEVELS`], per lead, fitted like
+/// [`Calibration`] on one candidate's origins over `span`.
 struct SizingOffsets {
     candidate: usize,
     span: (Option<i64>, Option<i64>),
@@ -137,15 +137,10 @@ struct SizingOffsets {
     offsets: Vec<Vec<f64>>,
 }
 
-/// Offsets for every sizing level, fitted like [`Calibration`], and the
-/// shortfall each level would have left on the same origins.
+/// The sizing offsets and the shortfall each level would have left on the
+/// same origins.
 struct SizingFit {
-    candidate: usize,
-    span: (Option<i64>, Option<i64>),
-    power: f64,
-    floor: f64,
-    /// Per lead, per level of [`sizing::LEVELS`].
-    offsets: Vec<Vec<f64>>,
+    offsets: SizingOffsets,
     curve: Curve,
 }
 
@@ -183,7 +178,8 @@ pub struct Shadow {
     /// that has lately covered it (adaptive conformal inference).
     levels: Vec<(f64, f64)>,
     sizing: Option<SizingFit>,
-    /// Left by the last band refit, when sizing replays.
+    /// Sizing offsets the last band refit read from its sorted errors, for
+    /// [`Shadow::fit_sizing`] to take.
     sizing_offsets: Option<SizingOffsets>,
 }
 
@@ -598,10 +594,7 @@ impl Shadow {
     /// False if too few errors.
     fn calibrate(&mut self, i: usize, history: &Series, forecast: &mut Forecast) -> bool {
         let levels: Vec<f64> = forecast.quantiles.iter().map(|q| q.level).collect();
-        let span = (
-            self.origins.front().map(|o| o.time),
-            self.origins.back().map(|o| o.time),
-        );
+        let span = self.span();
         // Refitted when an origin comes or goes (every `spacing` steps), the
         // candidate changes or other levels are asked for; in between, the
         // widths alone follow what the bands held.
@@ -623,16 +616,17 @@ impl Shadow {
                 forecast.values.len(),
                 &ERROR_SCALINGS,
             );
-            self.sizing_offsets =
-                fit.as_ref()
-                    .filter(|_| !extra.is_empty())
-                    .map(|f| SizingOffsets {
-                        candidate: i,
-                        span,
-                        power: f.power,
-                        floor: f.floor,
-                        offsets: f.extra.clone(),
-                    });
+            let fit = fit.map(|mut f| {
+                let extra_offsets = std::mem::take(&mut f.extra);
+                self.sizing_offsets = (!extra.is_empty()).then_some(SizingOffsets {
+                    candidate: i,
+                    span,
+                    power: f.power,
+                    floor: f.floor,
+                    offsets: extra_offsets,
+                });
+                f
+            });
             self.calibration = fit.map(|f| Calibration {
                 candidate: i,
                 span,
@@ -673,14 +667,11 @@ impl Shadow {
         let Some(replay) = self.config.sizing else {
             return;
         };
-        let span = (
-            self.origins.front().map(|o| o.time),
-            self.origins.back().map(|o| o.time),
-        );
+        let span = self.span();
         if self
             .sizing
             .as_ref()
-            .is_some_and(|f| f.candidate == i && f.span == span)
+            .is_some_and(|f| f.offsets.candidate == i && f.offsets.span == span)
         {
             return;
         }
@@ -690,8 +681,8 @@ impl Shadow {
         }
         // The bands' refit, when it ran on the same origins, has already
         // read the sizing levels from its sorted errors.
-        let (power, floor, offsets) = match self.sizing_offsets.take() {
-            Some(o) if o.candidate == i && o.span == span => (o.power, o.floor, o.offsets),
+        let offsets = match self.sizing_offsets.take() {
+            Some(o) if o.candidate == i && o.span == span => o,
             _ => {
                 let Some(fit) = self.fit_calibration(
                     i,
@@ -703,7 +694,13 @@ impl Shadow {
                 ) else {
                     return;
                 };
-                (fit.power, fit.floor, fit.offsets)
+                SizingOffsets {
+                    candidate: i,
+                    span,
+                    power: fit.power,
+                    floor: fit.floor,
+                    offsets: fit.offsets,
+                }
             }
         };
         let step = i64::from(history.step_seconds.max(1));
@@ -722,21 +719,29 @@ impl Shadow {
                 continue;
             }
             let actuals = &history.values[first..(first + horizon).min(history.len())];
-            fill_bands(&mut bands, &point, &offsets, power, floor);
+            fill_bands(
+                &mut bands,
+                &point,
+                &offsets.offsets,
+                offsets.power,
+                offsets.floor,
+            );
             let floors = sizing::floors(&replay, &history.values, first, actuals.len());
             tally.add(&replay, &bands, actuals, &floors);
         }
         let Some(curve) = tally.curve() else {
             return;
         };
-        self.sizing = Some(SizingFit {
-            candidate: i,
-            span,
-            power,
-            floor,
-            offsets,
-            curve,
-        });
+        self.sizing = Some(SizingFit { offsets, curve });
+    }
+
+    /// The oldest and newest shadow origin held: a fit over other origins
+    /// is out of date.
+    fn span(&self) -> (Option<i64>, Option<i64>) {
+        (
+            self.origins.front().map(|o| o.time),
+            self.origins.back().map(|o| o.time),
+        )
     }
 
     /// The shortfall each sizing level would have left on the recent
@@ -748,7 +753,7 @@ impl Shadow {
     /// The band at `sizing::LEVELS[level]` around `point` (the served
     /// forecast), as the sizing offsets place it.
     pub fn sizing_band(&self, level: usize, point: &[f64]) -> Option<Vec<f64>> {
-        let fit = self.sizing.as_ref()?;
+        let fit = &self.sizing.as_ref()?.offsets;
         Some(
             point
                 .iter()
