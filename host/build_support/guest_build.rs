@@ -69,7 +69,7 @@ impl GuestBuilder {
         // models' loops as it does with SSE natively.
         cmd.env(
             "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
-            "-C target-feature=+simd128",
+            "-C target-feature=+simd128,+relaxed-simd",
         );
         let output = cmd
             .output()

@@ -27,6 +27,8 @@ const PHASE_BINS: usize = 16;
 const SCALE_FREQS: usize = 4;
 /// Periods the periodogram keeps.
 pub const TOP_PERIODS: usize = 4;
+/// Positions a block takes through its layers at once.
+const CHUNK: usize = 32;
 
 /// RMSNorm with unit-free epsilon, as PyTorch's default for `f32`.
 fn rms_norm(x: &mut [f32], weight: &[f32]) {
@@ -50,7 +52,10 @@ fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Adding and taking away 1.5 * 2^23 rounds to the nearest integer
+    // without a call (SSE2 has no rounding instruction).
+    const ROUND: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
@@ -78,42 +83,78 @@ impl SwiGlu {
         let mut up = [0.0f32; 2 * FFN];
         self.up.apply(x, &mut up);
         let mut hidden = [0.0f32; FFN];
-        for (h, (g, v)) in hidden.iter_mut().zip(up[..FFN].iter().zip(&up[FFN..])) {
-            *h = silu(*g) * v;
-        }
+        gate(&up, &mut hidden);
         self.down.apply(&hidden, out);
     }
+
+    /// [`SwiGlu::apply`] on each row of `x` (`[row][D]`) into `out`.
+    fn apply_rows(&self, x: &[f32], out: &mut [f32], scratch: &mut Scratch) {
+        let rows = x.len() / D;
+        scratch.up.resize(rows * 2 * FFN, 0.0);
+        scratch.hidden.resize(rows * FFN, 0.0);
+        self.up.apply_rows(x, &mut scratch.up);
+        for (up, hidden) in scratch
+            .up
+            .chunks_exact(2 * FFN)
+            .zip(scratch.hidden.chunks_exact_mut(FFN))
+        {
+            gate(up, hidden);
+        }
+        self.down.apply_rows(&scratch.hidden, out);
+    }
+}
+
+/// `silu(gate) * value` of one row of the up projection (`[gate][value]`).
+fn gate(up: &[f32], hidden: &mut [f32]) {
+    let (g, v) = up.split_at(FFN);
+    for (h, (g, v)) in hidden.iter_mut().zip(g.iter().zip(v)) {
+        *h = silu(*g) * v;
+    }
+}
+
+/// Buffers a block reuses across its positions and stages.
+#[derive(Default)]
+struct Scratch {
+    conv: Vec<f32>,
+    mixed: Vec<f32>,
+    ffn: Vec<f32>,
+    up: Vec<f32>,
+    hidden: Vec<f32>,
 }
 
 /// A causal depthwise convolution of kernel 3 at a dilation: each channel
 /// at `t` sees itself at `t - 2d`, `t - d` and `t` (zero before the start).
 struct DepthwiseConv {
-    /// `[channel][tap]`.
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    /// `[tap][channel]`: each tap's weights contiguous across channels.
+    taps: [[f32; D]; 3],
+    bias: [f32; D],
 }
 
 impl DepthwiseConv {
     fn load(t: &Tensors<'_>, prefix: &str) -> Result<Self, WeightError> {
+        let weight = t.get(&format!("{prefix}.dw_weight"), &[D, 1, 3])?;
+        let bias = t.get(&format!("{prefix}.dw_bias"), &[D])?;
         Ok(Self {
-            weight: t.get(&format!("{prefix}.dw_weight"), &[D, 1, 3])?,
-            bias: t.get(&format!("{prefix}.dw_bias"), &[D])?,
+            taps: std::array::from_fn(|tap| std::array::from_fn(|c| weight[c * 3 + tap])),
+            bias: bias.try_into().expect("checked shape"),
         })
     }
 
     /// `out[t] = conv(x)[t]` over `len` positions.
     fn apply(&self, x: &[f32], len: usize, dilation: usize, out: &mut [f32]) {
-        for t in 0..len {
-            let row = &mut out[t * D..(t + 1) * D];
-            row.copy_from_slice(&self.bias);
-            for tap in 0..3 {
+        let (x, out) = (
+            x[..len * D].as_chunks::<D>().0,
+            out[..len * D].as_chunks_mut::<D>().0,
+        );
+        for (t, row) in out.iter_mut().enumerate() {
+            *row = self.bias;
+            for (tap, weights) in self.taps.iter().enumerate() {
                 let back = (2 - tap) * dilation;
                 if back > t {
                     continue;
                 }
-                let src = &x[(t - back) * D..(t - back + 1) * D];
-                for c in 0..D {
-                    row[c] += self.weight[c * 3 + tap] * src[c];
+                for ((v, w), s) in row.iter_mut().zip(weights).zip(&x[t - back]) {
+                    *v += w * s;
                 }
             }
         }
@@ -141,27 +182,38 @@ impl Block {
         })
     }
 
-    /// Runs the block on `x` (`len` positions) in place; `scratch` holds
-    /// at least `len * D` values.
-    fn apply(&self, x: &mut [f32], len: usize, dilation: usize, scratch: &mut Vec<f32>) {
-        scratch.resize(len * D, 0.0);
-        self.conv.apply(x, len, dilation, scratch);
-        let mut mixed = [0.0f32; D];
-        let mut ffn = [0.0f32; D];
-        for t in 0..len {
-            let row = &mut x[t * D..(t + 1) * D];
-            self.pointwise
-                .apply(&scratch[t * D..(t + 1) * D], &mut mixed);
-            for (v, m) in row.iter_mut().zip(&mixed) {
-                *v += m;
+    /// Runs the block on `x` (`len` positions) in place.
+    fn apply(&self, x: &mut [f32], len: usize, dilation: usize, scratch: &mut Scratch) {
+        let mut conv = std::mem::take(&mut scratch.conv);
+        let mut mixed = std::mem::take(&mut scratch.mixed);
+        let mut ffn = std::mem::take(&mut scratch.ffn);
+        conv.resize(len * D, 0.0);
+        self.conv.apply(x, len, dilation, &mut conv);
+        // Positions go through in chunks whose buffers stay in cache.
+        for (rows, conv) in x[..len * D]
+            .chunks_mut(CHUNK * D)
+            .zip(conv.chunks(CHUNK * D))
+        {
+            mixed.resize(rows.len(), 0.0);
+            ffn.resize(rows.len(), 0.0);
+            self.pointwise.apply_rows(conv, &mut mixed);
+            for (row, m) in rows.chunks_exact_mut(D).zip(mixed.chunks_exact(D)) {
+                for (v, m) in row.iter_mut().zip(m) {
+                    *v += m;
+                }
+                rms_norm(row, &self.norm1);
             }
-            rms_norm(row, &self.norm1);
-            self.ffn.apply(row, &mut ffn);
-            for (v, f) in row.iter_mut().zip(&ffn) {
-                *v += f;
+            self.ffn.apply_rows(rows, &mut ffn, scratch);
+            for (row, f) in rows.chunks_exact_mut(D).zip(ffn.chunks_exact(D)) {
+                for (v, f) in row.iter_mut().zip(f) {
+                    *v += f;
+                }
+                rms_norm(row, &self.norm2);
             }
-            rms_norm(row, &self.norm2);
         }
+        scratch.conv = conv;
+        scratch.mixed = mixed;
+        scratch.ffn = ffn;
     }
 }
 
@@ -265,7 +317,7 @@ impl Network {
                 *v += p;
             }
         }
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         for stage in 0..STAGES {
             let dilation = 1usize << stage;
             self.condition(&mut x, stage);
@@ -352,7 +404,7 @@ impl Network {
             self.future_in
                 .apply(&input, &mut z[(seed + j) * D..(seed + j + 1) * D]);
         }
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         for stage in 0..FUTURE_STAGES {
             self.future_block
                 .apply(&mut z, seed + HORIZON, 1 << stage, &mut scratch);

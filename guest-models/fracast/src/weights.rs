@@ -65,8 +65,26 @@ impl<'a> Tensors<'a> {
                 transposed[i * outputs + o] = weight[o * inputs + i];
             }
         }
+        // For layers whose outputs are a multiple of a tile's width, the
+        // same weights in panels of eight outputs: `[panel][input][8]`, so
+        // a tile reads its weights in order.
+        let panels = if outputs.is_multiple_of(TILE_OUTPUTS) {
+            (0..outputs / TILE_OUTPUTS)
+                .flat_map(|p| {
+                    let transposed = &transposed;
+                    (0..inputs).map(move |i| {
+                        let start = i * outputs + p * TILE_OUTPUTS;
+                        <[f32; TILE_OUTPUTS]>::try_from(&transposed[start..start + TILE_OUTPUTS])
+                            .expect("a panel's width")
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Linear {
             transposed,
+            panels,
             bias: self.get(&format!("{prefix}.bias"), &[outputs])?,
             inputs,
         })
@@ -76,9 +94,17 @@ impl<'a> Tensors<'a> {
 /// `y = W x + b`, with `W` kept transposed (`[inputs][outputs]`).
 pub struct Linear {
     transposed: Vec<f32>,
+    panels: Vec<[f32; TILE_OUTPUTS]>,
     bias: Vec<f32>,
     inputs: usize,
 }
+
+/// Rows a tile of [`Linear::apply_rows`] takes at once.
+const TILE_ROWS: usize = 4;
+/// Outputs a tile takes at once: two 4-lane vectors per row.
+const TILE_OUTPUTS: usize = 8;
+/// Inputs a tile takes per loop iteration.
+const UNROLL: usize = 2;
 
 impl Linear {
     pub fn apply(&self, x: &[f32], y: &mut [f32]) {
@@ -90,5 +116,149 @@ impl Linear {
                 *out += w * xi;
             }
         }
+    }
+
+    /// [`Linear::apply`] on each row of `x` (`[row][input]`) into the same
+    /// row of `y` (`[row][output]`). Rows go four at a time through tiles
+    /// of eight outputs: each weight loaded serves four rows, and the 4 x 8
+    /// running sums (eight vectors) stay in registers, where one row at a
+    /// time reloads and stores its sums for every input.
+    pub fn apply_rows(&self, x: &[f32], y: &mut [f32]) {
+        let inputs = self.inputs;
+        let outputs = self.bias.len();
+        debug_assert_eq!(x.len() / inputs, y.len() / outputs);
+        let tiled = if self.panels.is_empty() || !inputs.is_multiple_of(UNROLL) {
+            0
+        } else {
+            x.len() / inputs / TILE_ROWS * TILE_ROWS
+        };
+        let (x_tiled, x_rest) = x.split_at(tiled * inputs);
+        let (y_tiled, y_rest) = y.split_at_mut(tiled * outputs);
+        let mut out = [[0.0f32; TILE_OUTPUTS]; TILE_ROWS];
+        for (xs, ys) in x_tiled
+            .chunks_exact(TILE_ROWS * inputs)
+            .zip(y_tiled.chunks_exact_mut(TILE_ROWS * outputs))
+        {
+            let (r0, rest) = xs.split_at(inputs);
+            let (r1, rest) = rest.split_at(inputs);
+            let (r2, r3) = rest.split_at(inputs);
+            let rows = [r0, r1, r2, r3].map(|r| r.as_chunks::<UNROLL>().0);
+            for ((panel, bias), o) in self
+                .panels
+                .chunks_exact(inputs)
+                .zip(self.bias.as_chunks::<TILE_OUTPUTS>().0)
+                .zip((0..outputs).step_by(TILE_OUTPUTS))
+            {
+                tile(rows, panel.as_chunks::<UNROLL>().0, bias, &mut out);
+                for (row, sums) in ys.chunks_exact_mut(outputs).zip(&out) {
+                    row[o..o + TILE_OUTPUTS].copy_from_slice(sums);
+                }
+            }
+        }
+        for (xr, yr) in x_rest
+            .chunks_exact(inputs)
+            .zip(y_rest.chunks_exact_mut(outputs))
+        {
+            self.apply(xr, yr);
+        }
+    }
+}
+
+/// Eight outputs of four rows: `rows[r]` are a row's inputs in fours,
+/// `panel` the eight outputs' weights of each input, in the same fours.
+/// Products and sums the compiler turns into the target's vector
+/// instructions.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+#[inline(always)]
+fn tile(
+    rows: [&[[f32; UNROLL]]; TILE_ROWS],
+    panel: &[[[f32; TILE_OUTPUTS]; UNROLL]],
+    bias: &[f32; TILE_OUTPUTS],
+    out: &mut [[f32; TILE_OUTPUTS]; TILE_ROWS],
+) {
+    let mut sums = [*bias; TILE_ROWS];
+    let [r0, r1, r2, r3] = rows;
+    let inputs = r0.iter().zip(r1).zip(r2).zip(r3).zip(panel);
+    for ((((a0, a1), a2), a3), weights) in inputs {
+        for (u, w) in weights.iter().enumerate() {
+            for (sum, a) in sums.iter_mut().zip([a0[u], a1[u], a2[u], a3[u]]) {
+                for (s, wv) in sum.iter_mut().zip(w) {
+                    *s += a * wv;
+                }
+            }
+        }
+    }
+    *out = sums;
+}
+
+/// [`tile`] with relaxed SIMD's fused multiply-add, four inputs per loop
+/// iteration: wasmtime checks the deadline at every loop header, and fewer
+/// headers leave more of the loop to arithmetic.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn tile(
+    rows: [&[[f32; UNROLL]]; TILE_ROWS],
+    panel: &[[[f32; TILE_OUTPUTS]; UNROLL]],
+    bias: &[f32; TILE_OUTPUTS],
+    out: &mut [[f32; TILE_OUTPUTS]; TILE_ROWS],
+) {
+    let bias = lanes::load8(bias);
+    let mut sums = [bias; TILE_ROWS];
+    let [r0, r1, r2, r3] = rows;
+    let inputs = r0.iter().zip(r1).zip(r2).zip(r3).zip(panel);
+    for ((((a0, a1), a2), a3), weights) in inputs {
+        for (u, w) in weights.iter().enumerate() {
+            let w = lanes::load8(w);
+            for (sum, a) in sums.iter_mut().zip([a0[u], a1[u], a2[u], a3[u]]) {
+                let a = lanes::splat(a);
+                for (s, w) in sum.iter_mut().zip(w) {
+                    *s = lanes::mul_add(a, w, *s);
+                }
+            }
+        }
+    }
+    for (o, sum) in out.iter_mut().zip(sums) {
+        lanes::store8(sum, o);
+    }
+}
+
+/// Four `f32` lanes of WebAssembly SIMD. `mul_add` is one fused
+/// multiply-add where the machine has it (wasmtime emits `vfmadd` on x86
+/// with FMA), so results may differ from an unfused product and sum in the
+/// last place.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod lanes {
+    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat, v128};
+
+    pub type Lanes = v128;
+
+    #[inline(always)]
+    pub fn load8(a: &[f32; 8]) -> [Lanes; 2] {
+        [f32x4(a[0], a[1], a[2], a[3]), f32x4(a[4], a[5], a[6], a[7])]
+    }
+
+    #[inline(always)]
+    pub fn splat(a: f32) -> Lanes {
+        f32x4_splat(a)
+    }
+
+    /// `a * b + c`.
+    #[inline(always)]
+    pub fn mul_add(a: Lanes, b: Lanes, c: Lanes) -> Lanes {
+        f32x4_relaxed_madd(a, b, c)
+    }
+
+    #[inline(always)]
+    pub fn store8([lo, hi]: [Lanes; 2], out: &mut [f32; 8]) {
+        *out = [
+            f32x4_extract_lane::<0>(lo),
+            f32x4_extract_lane::<1>(lo),
+            f32x4_extract_lane::<2>(lo),
+            f32x4_extract_lane::<3>(lo),
+            f32x4_extract_lane::<0>(hi),
+            f32x4_extract_lane::<1>(hi),
+            f32x4_extract_lane::<2>(hi),
+            f32x4_extract_lane::<3>(hi),
+        ];
     }
 }

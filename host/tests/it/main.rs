@@ -8,6 +8,7 @@ mod deploy;
 mod docs;
 mod examples;
 mod forecaster;
+mod fracast;
 mod hostile;
 mod leases;
 mod scaler;
