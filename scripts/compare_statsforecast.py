@@ -16,6 +16,12 @@ Usage:
 
 --reuse takes the statsforecast rows from an earlier --json file (same
 traces and origins) and recomputes only Kedastral's, which takes seconds.
+--no-statsforecast leaves statsforecast out (it need not be installed).
+
+--fracast-reference adds a `fracast (reference)` row: the `fracast` package
+(PyTorch, fp32 weights, one thread) on the same origins and histories, its
+median as the point, so the built-in `fracast` is checked against the
+original. It needs `pip install fracast==0.1.0` (PyTorch, about 5 GB).
 """
 
 from __future__ import annotations
@@ -48,7 +54,9 @@ DEFAULT_TRACES = [
     "nab_ec2_network_in_5m.csv",
     "nab_rds_cpu_5m.csv",
 ]
-KEDASTRAL_MODELS = ["baseline", "arima", "mstl", "auto"]
+KEDASTRAL_MODELS = ["baseline", "arima", "mstl", "fracast", "auto"]
+# Standard normal quantiles of Fracast's outer levels and of the 90 % band's.
+Z_10, Z_20, Z_05 = 1.2815515655446004, 0.8416212335729143, 1.6448536269514722
 
 
 # ---------------------------------------------------------------- history.rs
@@ -217,6 +225,32 @@ def model_input(hist: np.ndarray, name: str, day: int, weekly: bool, fit_days: f
     return fill_gaps(hist[-keep:])
 
 
+# ---------------------------------------------------------------- fracast
+
+
+def load_fracast():
+    import torch
+    from fracast import FracastModel
+
+    torch.set_num_threads(1)
+    return FracastModel.from_pretrained(weights="fp32")
+
+
+def fracast_forecast(model, hist: np.ndarray) -> dict:
+    """The reference's forecast in statsforecast's shape: the median as the
+    mean, the 80 % band from levels 0.1 and 0.9, the 90 % band carried past
+    them on the normal scale (as the built-in model does)."""
+    q = np.sort(np.asarray(model.forecast(hist.astype(np.float32), horizon=HORIZON),
+                           dtype=np.float64), axis=1)
+    stretch = (Z_05 - Z_10) / (Z_10 - Z_20)
+    return {
+        "mean": q[:, 4],
+        "lo-80": q[:, 0], "hi-80": q[:, 8],
+        "lo-90": q[:, 0] - (q[:, 1] - q[:, 0]) * stretch,
+        "hi-90": q[:, 8] + (q[:, 8] - q[:, 7]) * stretch,
+    }
+
+
 # ------------------------------------------------------------------- driver
 
 
@@ -257,20 +291,27 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
     ):
         raise SystemExit(f"{trace.name}: origin/season setup differs from Kedastral: {ref}")
 
-    names = list(make_models(day, args.weekly))
+    factories = {} if args.no_statsforecast else make_models(day, args.weekly)
+    names = list(factories)
     reused = (args.reused or {}).get(trace.name)
     if reused is not None:
         if reused["origins"] != len(origins):
             raise SystemExit(f"{trace.name}: --reuse has {reused['origins']} origins, not {len(origins)}")
         names = []
+    if args.fracast_reference:
+        reference = load_fracast()
+        factories = {**factories, "fracast (reference)": None}
+        names.append("fracast (reference)")
     scores = {name: Scores() for name in names}
     naive = Scores()
-    factories = make_models(day, args.weekly)
     # Warm up (first calls compile / load native code) outside the timings.
     warm = fill_gaps(y[origins[0] - min(origins[0], 3 * day): origins[0]])
     for name in names:
         try:
-            factories[name]().forecast(y=warm, h=HORIZON, level=list(LEVELS))
+            if name == "fracast (reference)":
+                fracast_forecast(reference, warm)
+            else:
+                factories[name]().forecast(y=warm, h=HORIZON, level=list(LEVELS))
         except Exception:
             pass
 
@@ -278,10 +319,16 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
         hist = y[max(0, o - MAX_HISTORY): o]
         forecasts = {}
         for name in names:
-            x = model_input(hist, name, day, args.weekly, args.fit_days)
+            reference_run = name == "fracast (reference)"
+            # The reference reads the capped history as Kedastral's model
+            # does, gaps included (it masks them).
+            x = hist if reference_run else model_input(hist, name, day, args.weekly, args.fit_days)
             t0 = time.perf_counter()
             try:
-                forecasts[name] = factories[name]().forecast(y=x, h=HORIZON, level=list(LEVELS))
+                if reference_run:
+                    forecasts[name] = fracast_forecast(reference, x)
+                else:
+                    forecasts[name] = factories[name]().forecast(y=x, h=HORIZON, level=list(LEVELS))
             except Exception as e:  # counted like Kedastral's failed origins
                 forecasts[name] = None
                 scores[name].failed += 1
@@ -331,7 +378,7 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
         rows[name] = scores[name].result(scale)
     if reused is not None:
         for k, v in reused["rows"].items():
-            if not k.startswith(("kedastral ", "seasonal naive (")):
+            if not k.startswith(("kedastral ", "seasonal naive (")) and k not in rows:
                 # JSON turned the coverage levels into strings.
                 rows[k] = {**v, "coverage": {int(lv): c for lv, c in v["coverage"].items()}}
     rows["seasonal naive (Kedastral)"] = {
@@ -397,6 +444,10 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the full results here")
     p.add_argument("--reuse", type=Path,
                    help="take statsforecast's rows from this earlier --json output")
+    p.add_argument("--no-statsforecast", action="store_true",
+                   help="leave statsforecast's models out")
+    p.add_argument("--fracast-reference", action="store_true",
+                   help="add the reference Fracast-0 (the `fracast` package, PyTorch) on the same origins")
     args = p.parse_args()
     args.reused = (
         {r["trace"]: r for r in json.loads(args.reuse.read_text())} if args.reuse else None

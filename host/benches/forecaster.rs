@@ -12,6 +12,14 @@
 //! `cargo bench -p kedastral --bench forecaster`; figures in BENCHMARKS.md.
 //! `KEDASTRAL_BENCH_MODEL=auto` (or another model) runs the workloads on that
 //! model instead; the bare calls stay the baseline's, as the yardstick.
+//!
+//! `fracast-fleet` is a forecaster of 100 workloads on `fracast` with its
+//! default refresh (every half horizon: 15 minutes), ticked a minute at a
+//! time: the CPU per tick, averaged over whole 15-tick cycles once the
+//! shadow evaluation has filled, beside 100 bare `fracast` calls spread
+//! over the same 15 ticks. Its window is 2 hours so the shadow evaluation
+//! fills in a few cycles; the network reads 2 048 points whatever the
+//! history (a shorter one is padded), so a call costs the same.
 
 use std::time::Duration;
 
@@ -143,5 +151,81 @@ fn tick(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, tick);
+const FLEET: usize = 100;
+/// Ticks between refreshes at the default horizon of 30 minutes.
+const CYCLE: u32 = 15;
+
+fn fracast_fleet(c: &mut Criterion) {
+    let trace = trace();
+    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let workloads = (0..FLEET)
+        .map(|i| {
+            config::check(WorkloadFile {
+                name: format!("f{i:03}"),
+                prom_query: "replay".into(),
+                target_per_pod: 5.0,
+                window: Some("2h".into()),
+                horizon: Some("30m".into()),
+                model: Some("fracast".into()),
+                ..WorkloadFile::default()
+            })
+            .expect("a valid workload")
+        })
+        .collect();
+    let mut forecaster = Forecaster::new(
+        &runtime,
+        ForecasterParts {
+            workloads,
+            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
+            shared: None,
+            model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            clock: Clock::wall(),
+        },
+    )
+    .unwrap();
+    let mut now: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(3_000), 0).unwrap();
+    // Four cycles fill the shadow evaluation (8 origins, 4 a refresh).
+    for _ in 0..4 * CYCLE {
+        tokio.block_on(forecaster.tick_all(now));
+        now += chrono::Duration::minutes(1);
+    }
+    let mut group = c.benchmark_group("forecaster");
+    group.sample_size(10);
+    group.bench_function("fracast-fleet/100-workloads/cpu-per-tick", |b| {
+        b.iter_custom(|cycles| {
+            let before = cpu_time();
+            for _ in 0..cycles * u64::from(CYCLE) {
+                tokio.block_on(forecaster.tick_all(now));
+                now += chrono::Duration::minutes(1);
+            }
+            (cpu_time() - before) / CYCLE
+        })
+    });
+    let model = runtime.load(&ModelSource::parse("fracast")).unwrap();
+    let requests: Vec<ForecastRequest> = (0..FLEET)
+        .map(|i| {
+            let end = 3_000 + i;
+            ForecastRequest::new(trace.slice(end - 120, end), 44)
+                .with_quantiles(vec![0.1, 0.5, 0.9])
+        })
+        .collect();
+    group.bench_function("fracast-fleet/100-bare-calls/cpu-per-tick", |b| {
+        b.iter_custom(|cycles| {
+            let before = cpu_time();
+            for _ in 0..cycles {
+                for r in &requests {
+                    model.forecast(r).unwrap();
+                }
+            }
+            (cpu_time() - before) / CYCLE
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tick, fracast_fleet);
 criterion_main!(benches);

@@ -61,6 +61,7 @@ fn snapshot(i: usize) -> Snapshot {
         sizing: None,
         sizing_loads: Vec::new(),
         reactive_floor: false,
+        refreshed_at: None,
     }
 }
 

@@ -29,6 +29,7 @@ pub struct WorkloadFile {
     pub horizon: Option<String>,
     pub interval: Option<String>,
     pub model: Option<String>,
+    pub refresh: Option<String>,
     pub calibrate: Option<bool>,
     pub max_forecast_ratio: Option<f64>,
     #[serde(default)]
@@ -86,6 +87,9 @@ pub struct WorkloadConfig {
     /// How often to collect and forecast.
     pub interval: Duration,
     pub model: String,
+    /// How often the model forecasts anew; between, the last forecast is
+    /// served from the newest point on. Zero: every tick.
+    pub refresh: Duration,
     pub params: Vec<(String, String)>,
     /// Bands from the quantiles of the recent forecast errors rather than
     /// the model's own.
@@ -117,6 +121,19 @@ impl WorkloadConfig {
     pub fn horizon_steps(&self) -> u32 {
         let step = self.step.as_secs().max(1);
         u32::try_from(self.horizon.as_secs().div_ceil(step)).unwrap_or(u32::MAX)
+    }
+
+    /// Steps a forecast is served for after the one it was made at: the
+    /// refresh in whole steps, less the one it starts on.
+    pub fn refresh_steps(&self) -> u32 {
+        let step = self.step.as_secs().max(1);
+        u32::try_from(self.refresh.as_secs().div_ceil(step).saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+
+    /// Steps asked of the model: the horizon, plus the steps its forecast
+    /// is served for after it was made, so every tick has a whole horizon.
+    pub fn model_horizon_steps(&self) -> u32 {
+        self.horizon_steps().saturating_add(self.refresh_steps())
     }
 
     /// History points kept.
@@ -321,6 +338,21 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
             ),
         ));
     }
+    let model = w.model.clone().unwrap_or_else(|| defaults::MODEL.into());
+    let refresh = match &w.refresh {
+        Some(_) => duration("refresh", &w.refresh, "", true)?,
+        None => crate::model::source::default_refresh(&model, horizon, step),
+    };
+    if refresh > horizon {
+        return Err(invalid(
+            "refresh",
+            format!(
+                "{} is longer than the horizon ({}): a forecast is served for at most a horizon",
+                show(refresh),
+                show(horizon)
+            ),
+        ));
+    }
     let window_points = window.as_secs() / step.as_secs();
     if window_points > defaults::MAX_WINDOW_POINTS {
         return Err(invalid(
@@ -392,7 +424,8 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         window,
         horizon,
         interval,
-        model: w.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
+        model,
+        refresh,
         params: w.params.clone().into_iter().collect(),
         calibrate: w.calibrate.unwrap_or(true),
         max_forecast_ratio,

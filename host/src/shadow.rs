@@ -181,6 +181,18 @@ pub struct Shadow {
     /// Sizing offsets the last band refit read from its sorted errors, for
     /// [`Shadow::fit_sizing`] to take.
     sizing_offsets: Option<SizingOffsets>,
+    /// The points each real candidate forecast for the last request served:
+    /// a later shadow origin at the time its history ended takes them rather
+    /// than calling the model again.
+    latest: Option<Latest>,
+}
+
+/// What [`Shadow::forecast`] last asked and the point forecasts it got.
+struct Latest {
+    /// The time after the last point of the history.
+    end: i64,
+    horizon: usize,
+    points: Vec<Option<Vec<f64>>>,
 }
 
 /// Runs candidate `i` on a request; `E` is the caller's error, which the
@@ -223,6 +235,7 @@ impl Shadow {
             levels: Vec::new(),
             sizing: None,
             sizing_offsets: None,
+            latest: None,
         }
     }
 
@@ -273,8 +286,18 @@ impl Shadow {
             ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         });
         let mut first_error = None;
+        let mut latest = Latest {
+            end: request.history.time_of(request.history.len()),
+            horizon: request.horizon as usize,
+            points: vec![None; self.real],
+        };
         for i in order {
-            match self.run(i, request, call) {
+            let answer = self.run(i, request, call, &mut latest.points);
+            self.latest = Some(Latest {
+                points: latest.points.clone(),
+                ..latest
+            });
+            match answer {
                 Ok(mut forecast) => {
                     self.calibrated = false;
                     if self.config.calibrate && self.judged >= self.config.min_origins {
@@ -304,19 +327,28 @@ impl Shadow {
         Err(first_error.expect("at least one candidate was tried"))
     }
 
-    /// Candidate `i`'s forecast: a real one's own, or the average.
+    /// Candidate `i`'s forecast: a real one's own, or the average. The
+    /// point forecasts of the real candidates called go into `points`.
     fn run<E>(
         &self,
         i: usize,
         request: &ForecastRequest,
         call: &mut CallFn<'_, E>,
+        points: &mut [Option<Vec<f64>>],
     ) -> Result<Forecast, E> {
+        let mut one = |j: usize| {
+            let answer = call(j, request);
+            if let Ok(f) = &answer {
+                points[j] = Some(f.values.clone());
+            }
+            answer
+        };
         if i < self.real {
-            return call(i, request);
+            return one(i);
         }
         let mut answers = Vec::with_capacity(self.real);
         for j in 0..self.real {
-            answers.push(call(j, request)?);
+            answers.push(one(j)?);
         }
         Ok(average(&answers))
     }
@@ -357,8 +389,19 @@ impl Shadow {
                         quantiles: Vec::new(),
                         params: request.params.clone(),
                     };
+                    // What was forecast when the history ended here, if the
+                    // last request did: the forecast actually made then (its
+                    // window reached a few points further back, as the
+                    // window has slid since).
+                    let known = self
+                        .latest
+                        .as_ref()
+                        .filter(|l| l.end == time && l.horizon == horizon);
                     let points = (0..self.real)
-                        .map(|i| call(i, &shadow_request).ok().map(|f| f.values))
+                        .map(|i| match known.and_then(|l| l.points[i].clone()) {
+                            Some(points) => Some(points),
+                            None => call(i, &shadow_request).ok().map(|f| f.values),
+                        })
                         .collect();
                     fresh.push(Origin { time, points });
                     ran += 1;
@@ -1020,6 +1063,32 @@ mod tests {
         // Noise of sigma 5 has a mean absolute value of about 4.
         assert!((3.0..5.0).contains(&mae("truth")), "{selection:?}");
         assert!(mae("last") > mae("truth"));
+    }
+
+    #[test]
+    fn a_shadow_origin_on_the_history_just_served_takes_its_forecast() {
+        let history = series(4000, 5.0, 4);
+        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
+        let calls = std::cell::RefCell::new(Vec::new());
+        let mut counted = |i: usize, r: &ForecastRequest| {
+            calls.borrow_mut().push((i, r.history.len()));
+            call(i, r)
+        };
+        // 3000 steps is on the grid of origins (every 15 steps).
+        shadow
+            .forecast(&request(&history, 3000), None, &mut counted)
+            .unwrap();
+        calls.borrow_mut().clear();
+        shadow
+            .forecast(&request(&history, 3001), None, &mut counted)
+            .unwrap();
+        // The origin at 3000 needed the other candidate only; then the
+        // served one forecast from 3001.
+        assert_eq!(*calls.borrow(), vec![(1, 1999), (0, 2000)]);
+        let origin = shadow.origins.back().unwrap();
+        assert_eq!(origin.time, 3000 * STEP as i64);
+        let served = call(0, &request(&history, 3000)).unwrap().values;
+        assert_eq!(origin.points[0].as_ref(), Some(&served));
     }
 
     #[test]

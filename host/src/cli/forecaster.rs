@@ -87,6 +87,12 @@ pub struct WorkloadArgs {
     /// [default: baseline].
     #[arg(long, env = "KEDASTRAL_MODEL")]
     pub model: Option<String>,
+    /// How often the model forecasts anew (e.g. `5m`); between, the last
+    /// forecast is served from the newest point on, while collection,
+    /// planning and the live error run every tick. `0s`: every tick
+    /// [default: half the horizon for `fracast`, else 0s].
+    #[arg(long, env = "KEDASTRAL_REFRESH")]
+    pub refresh: Option<String>,
     /// Calibrate the quantile bands on the recent forecast errors (`false`:
     /// the model's own bands) [default: true].
     #[arg(long, env = "KEDASTRAL_CALIBRATE")]
@@ -165,6 +171,7 @@ impl WorkloadArgs {
             ("--horizon", self.horizon.is_some()),
             ("--interval", self.interval.is_some()),
             ("--model", self.model.is_some()),
+            ("--refresh", self.refresh.is_some()),
             ("--calibrate", self.calibrate.is_some()),
             ("--param", !self.params.is_empty()),
             ("--max-forecast-ratio", self.max_forecast_ratio.is_some()),
@@ -227,6 +234,7 @@ impl WorkloadArgs {
             horizon: self.horizon.clone(),
             interval: self.interval.clone(),
             model: self.model.clone(),
+            refresh: self.refresh.clone(),
             calibrate: self.calibrate,
             max_forecast_ratio: self.max_forecast_ratio,
             params: self.params.iter().cloned().collect(),

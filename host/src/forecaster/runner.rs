@@ -124,6 +124,32 @@ pub struct Runner {
     /// (step time, replicas) planned for the time pods asked for then are
     /// ready, until its observation tells the chooser whether it was short.
     commitments: std::collections::VecDeque<(i64, u32)>,
+    /// The model's last forecast, whole, while its refresh is not due.
+    held: Option<Held>,
+}
+
+/// A forecast the model made at `origin` (the last point it read), over
+/// the horizon and the steps it is served for after.
+struct Held {
+    origin: i64,
+    forecast: crate::model::Forecast,
+    selection: Selection,
+}
+
+/// `len` steps of `forecast` from step `from`, bands included.
+fn steps_of(forecast: &crate::model::Forecast, from: usize, len: usize) -> crate::model::Forecast {
+    let cut = |values: &[f64]| values.iter().skip(from).take(len).copied().collect();
+    crate::model::Forecast {
+        values: cut(&forecast.values),
+        quantiles: forecast
+            .quantiles
+            .iter()
+            .map(|b| crate::model::QuantileBand {
+                level: b.level,
+                values: cut(&b.values),
+            })
+            .collect(),
+    }
 }
 
 impl Runner {
@@ -167,6 +193,7 @@ impl Runner {
             chooser,
             planned: Planned::default(),
             commitments: std::collections::VecDeque::new(),
+            held: None,
         };
         runner.show_start();
         runner
@@ -389,7 +416,8 @@ impl Runner {
             self.idle = true;
             return;
         }
-        let Some((forecast, selection)) = self.forecast(now).await else {
+        let origin = self.window.last_time().expect("checked above");
+        let Some((forecast, selection, refreshed)) = self.fresh_or_held(now, origin).await else {
             return;
         };
         let started = Instant::now();
@@ -408,7 +436,6 @@ impl Runner {
                 return;
             }
         };
-        let origin = self.window.last_time().expect("checked above");
         let reactive_replicas = self.window.last_observed().map(|v| policy.replicas_now(v));
         let step = i64::from(self.config.step_seconds());
         let first_step = origin + step;
@@ -450,6 +477,7 @@ impl Runner {
             sizing: Some(sizing),
             sizing_loads: loads,
             reactive_floor: self.config.reactive_floor,
+            refreshed_at: DateTime::from_timestamp(refreshed, 0),
         };
         self.tracker
             .record_forecast(origin, snapshot.step_seconds, &snapshot.values);
@@ -545,13 +573,48 @@ impl Runner {
     }
 
     /// The served forecast and the shadow evaluation behind it.
+    /// The forecast from `origin` on: the held one shifted, while the
+    /// workload's refresh is not due since it was made, else a new one.
+    /// With the origin the model forecast from.
+    async fn fresh_or_held(
+        &mut self,
+        now: DateTime<Utc>,
+        origin: i64,
+    ) -> Option<(crate::model::Forecast, Selection, i64)> {
+        let step = i64::from(self.config.step_seconds()).max(1);
+        let horizon = self.config.horizon_steps() as usize;
+        let refresh = self.config.refresh.as_secs() as i64;
+        // Due at every multiple of the refresh (in Unix time, so that with
+        // a refresh dividing the shadow evaluation's spacing, a shadow
+        // origin takes the forecast served from the same history rather
+        // than calling the model again), and never later than a refresh on.
+        let period = |t: i64| (t + step).div_euclid(refresh.max(1));
+        if let Some(held) = &self.held
+            && origin >= held.origin
+            && origin - held.origin < refresh
+            && period(origin) == period(held.origin)
+        {
+            let shift = ((origin - held.origin) / step) as usize;
+            let forecast = steps_of(&held.forecast, shift, horizon);
+            return Some((forecast, held.selection.clone(), held.origin));
+        }
+        let (forecast, selection) = self.forecast(now).await?;
+        let served = steps_of(&forecast, 0, horizon);
+        self.held = (refresh > 0).then(|| Held {
+            origin,
+            forecast,
+            selection: selection.clone(),
+        });
+        Some((served, selection, origin))
+    }
+
     async fn forecast(
         &mut self,
         now: DateTime<Utc>,
     ) -> Option<(crate::model::Forecast, Selection)> {
         let request = ForecastRequest {
             history: self.window.series(),
-            horizon: self.config.horizon_steps(),
+            horizon: self.config.model_horizon_steps(),
             quantiles: self.levels.clone(),
             params: self.config.params.clone(),
         };

@@ -12,9 +12,11 @@
 //!   a model may fault on one workload's data and not on another's.
 //! - **Plausibility.** A forecast far outside anything the history has shown
 //!   (above [`max-forecast-ratio`](DEFAULT_MAX_FORECAST_RATIO) times its
-//!   largest observation, or negative for a series that was never negative)
-//!   is refused as `implausible`, so a model answering 1e300 cannot ask for
-//!   billions of replicas.
+//!   largest observation, or below zero by more than a tenth of it for a
+//!   series that was never negative) is refused as `implausible`, so a model
+//!   answering 1e300 cannot ask for billions of replicas. For such a series,
+//!   values a little below zero (a model's spread around a load at its floor)
+//!   are raised to zero.
 
 use std::time::Duration;
 
@@ -128,13 +130,13 @@ impl Guard {
                 self.faults = 0;
                 self.delays = None;
                 self.open = None;
-                let forecast = answer?;
-                check_plausible(&request.history, &forecast, self.max_ratio).map_err(|reason| {
-                    ModelCallError::Implausible {
+                let mut forecast = answer?;
+                settle_plausible(&request.history, &mut forecast, self.max_ratio).map_err(
+                    |reason| ModelCallError::Implausible {
                         model: self.model.clone(),
                         reason,
-                    }
-                })?;
+                    },
+                )?;
                 Ok(forecast)
             }
         }
@@ -186,13 +188,22 @@ impl Guard {
     }
 }
 
+/// Below zero by more than this share of the largest observation, a point
+/// forecast of a history never negative is implausible; less, it is a
+/// model's spread around a load at zero (Fracast-0's median dips to -0.1 %
+/// of the largest value on an idle auto-scaling group's CPU) and is raised
+/// to zero.
+pub const NEGATIVE_TOLERANCE: f64 = 0.1;
+
 /// Whether `forecast` stays within what `history` makes plausible: no value
 /// above `max_ratio` times the largest absolute observation (or `max_ratio`
 /// itself for a history of zeros), and, for a history never negative, no
-/// negative point value beyond rounding.
-pub fn check_plausible(
+/// point value below zero by more than [`NEGATIVE_TOLERANCE`] of it. For
+/// such a history, the values below zero that pass (point and bands) are
+/// raised to zero.
+pub fn settle_plausible(
     history: &Series,
-    forecast: &Forecast,
+    forecast: &mut Forecast,
     max_ratio: f64,
 ) -> Result<(), String> {
     let observed = history.values.iter().copied().filter(|v| v.is_finite());
@@ -223,13 +234,21 @@ pub fn check_plausible(
             ));
         }
     }
-    if lowest >= 0.0
-        && let Some(i) = forecast.values.iter().position(|&v| v < -1e-9 * scale)
-    {
-        return Err(format!(
-            "point value {i} is {}, negative for a history that never was",
-            show(forecast.values[i])
-        ));
+    if lowest >= 0.0 {
+        if let Some(i) = forecast
+            .values
+            .iter()
+            .position(|&v| v < -NEGATIVE_TOLERANCE * scale)
+        {
+            return Err(format!(
+                "point value {i} is {}, far below zero for a history that never was negative",
+                show(forecast.values[i])
+            ));
+        }
+        let bands = forecast.quantiles.iter_mut().map(|b| &mut b.values);
+        for v in std::iter::once(&mut forecast.values).chain(bands).flatten() {
+            *v = v.max(0.0);
+        }
     }
     Ok(())
 }
@@ -240,5 +259,40 @@ fn show(v: f64) -> String {
         format!("{v:e}")
     } else {
         format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kedastral_model_sdk::QuantileBand;
+
+    fn forecast(values: Vec<f64>, low: Vec<f64>) -> Forecast {
+        Forecast {
+            values,
+            quantiles: vec![QuantileBand {
+                level: 0.1,
+                values: low,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_little_below_zero_is_raised_to_it_and_far_below_refused() {
+        let history = Series::new(0, 60, vec![0.0, 40.0, 100.0, 3.0]);
+        let mut near = forecast(vec![-0.5, 2.0], vec![-4.0, -1.0]);
+        settle_plausible(&history, &mut near, 10.0).unwrap();
+        assert_eq!(near.values, vec![0.0, 2.0]);
+        assert_eq!(near.quantiles[0].values, vec![0.0, 0.0]);
+
+        let mut far = forecast(vec![5.0, -20.0], vec![0.0, -30.0]);
+        let reason = settle_plausible(&history, &mut far, 10.0).unwrap_err();
+        assert!(reason.contains("point value 1 is -20"), "{reason}");
+
+        // A history that went below zero keeps its negative forecasts.
+        let signed = Series::new(0, 60, vec![-3.0, 40.0, 100.0]);
+        let mut kept = forecast(vec![-20.0, 2.0], vec![-30.0, 1.0]);
+        settle_plausible(&signed, &mut kept, 10.0).unwrap();
+        assert_eq!(kept.values, vec![-20.0, 2.0]);
     }
 }

@@ -31,6 +31,29 @@ pub const AUTO: &str = "auto";
 /// times the others' cost per call, is not among them yet.
 pub const AUTO_MEMBERS: [&str; 3] = ["baseline", "arima", "mstl"];
 
+/// How often a workload on `model` has it forecast anew when its
+/// configuration does not say: every tick (zero) for every model but
+/// `fracast`, whose call costs tens of milliseconds where the others' cost
+/// microseconds to a few milliseconds. It forecasts every half horizon in
+/// whole steps (15 minutes at the default 30): the spacing of the shadow
+/// evaluation's origins, so each of them takes the forecast served then
+/// and a workload costs one call per half horizon. That keeps a forecaster
+/// of a hundred workloads on it well within a second of CPU per 1-minute
+/// tick (BENCHMARKS.md), while collection, planning and the live error run
+/// on every tick.
+pub fn default_refresh(
+    model: &str,
+    horizon: std::time::Duration,
+    step: std::time::Duration,
+) -> std::time::Duration {
+    if model != "fracast" {
+        return std::time::Duration::ZERO;
+    }
+    let step = step.as_secs().max(1);
+    let steps = horizon.as_secs().div_ceil(step) / 2;
+    std::time::Duration::from_secs(steps.max(1) * step)
+}
+
 /// What a `--model` value runs: the named model, or for [`AUTO`] every
 /// member of [`AUTO_MEMBERS`], in order of preference.
 pub fn candidates(value: &str) -> Vec<ModelSource> {

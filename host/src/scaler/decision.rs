@@ -152,6 +152,7 @@ mod tests {
             sizing: None,
             sizing_loads: Vec::new(),
             reactive_floor: false,
+            refreshed_at: None,
         }
     }
 

@@ -68,6 +68,11 @@ pub struct Snapshot {
     /// setting or the ScaledObject's says otherwise.
     #[serde(default)]
     pub reactive_floor: bool,
+    /// The last point the model read for this forecast: before
+    /// `generated_at` when a forecast made earlier is served from the
+    /// newest point on until the workload's refresh is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +171,7 @@ mod tests {
             sizing: None,
             sizing_loads: Vec::new(),
             reactive_floor: false,
+            refreshed_at: None,
         }
     }
 

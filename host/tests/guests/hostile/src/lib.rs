@@ -101,7 +101,7 @@ impl Model for Hostile {
                     forecast = Forecast::flat(1e300, request);
                 }
             }
-            "negative" => forecast = Forecast::flat(-5.0, request),
+            "negative" => forecast = Forecast::flat(-1000.0, request),
             other => {
                 return Err(ModelError::InvalidInput(format!(
                     "unknown behaviour `{other}`"
