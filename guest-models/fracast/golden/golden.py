@@ -6,9 +6,9 @@ golden.json beside this file: for each case, its trace, where its history
 starts and ends in it, which points are made missing, the horizon, and the
 nine quantiles of every step.
 
-    python3 -m venv target/fracast-venv
-    target/fracast-venv/bin/pip install fracast==0.1.0
-    target/fracast-venv/bin/python guest-models/fracast/golden/golden.py
+    python3 -m venv target/fracast/venv
+    target/fracast/venv/bin/pip install fracast==0.1.0
+    target/fracast/venv/bin/python guest-models/fracast/golden/golden.py
 
 PyTorch is needed only here, never to run the tests.
 """
