@@ -239,16 +239,22 @@ def load_fracast():
 def fracast_forecast(model, hist: np.ndarray) -> dict:
     """The reference's forecast in statsforecast's shape: the median as the
     mean, the 80 % band from levels 0.1 and 0.9, the 90 % band carried past
-    them on the normal scale (as the built-in model does)."""
-    q = np.sort(np.asarray(model.forecast(hist.astype(np.float32), horizon=HORIZON),
-                           dtype=np.float64), axis=1)
+    them on the normal scale (as the built-in model does). Values below zero
+    are raised to zero for a history never negative, as the host does."""
+    raw = np.asarray(model.forecast(hist.astype(np.float32), horizon=HORIZON), dtype=np.float64)
+    # The point is the network's median as it comes; the bands are the nine
+    # quantiles sorted, as the built-in model serves them.
+    q = np.sort(raw, axis=1)
     stretch = (Z_05 - Z_10) / (Z_10 - Z_20)
-    return {
-        "mean": q[:, 4],
+    out = {
+        "mean": raw[:, 4],
         "lo-80": q[:, 0], "hi-80": q[:, 8],
         "lo-90": q[:, 0] - (q[:, 1] - q[:, 0]) * stretch,
         "hi-90": q[:, 8] + (q[:, 8] - q[:, 7]) * stretch,
     }
+    if np.nanmin(hist) >= 0:
+        out = {k: np.maximum(v, 0.0) for k, v in out.items()}
+    return out
 
 
 # ------------------------------------------------------------------- driver

@@ -135,6 +135,7 @@ impl Linear {
         let (x_tiled, x_rest) = x.split_at(tiled * inputs);
         let (y_tiled, y_rest) = y.split_at_mut(tiled * outputs);
         let mut out = [[0.0f32; TILE_OUTPUTS]; TILE_ROWS];
+        let mut spread = Vec::new();
         for (xs, ys) in x_tiled
             .chunks_exact(TILE_ROWS * inputs)
             .zip(y_tiled.chunks_exact_mut(TILE_ROWS * outputs))
@@ -142,7 +143,10 @@ impl Linear {
             let (r0, rest) = xs.split_at(inputs);
             let (r1, rest) = rest.split_at(inputs);
             let (r2, r3) = rest.split_at(inputs);
-            let rows = [r0, r1, r2, r3].map(|r| r.as_chunks::<UNROLL>().0);
+            let rows = prepare(
+                [r0, r1, r2, r3].map(|r| r.as_chunks::<UNROLL>().0),
+                &mut spread,
+            );
             for ((panel, bias), o) in self
                 .panels
                 .chunks_exact(inputs)
@@ -162,6 +166,19 @@ impl Linear {
             self.apply(xr, yr);
         }
     }
+}
+
+/// A tile's rows as [`tile`] reads them: as they are.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+type Spread = ();
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+#[inline(always)]
+fn prepare<'a>(
+    rows: [&'a [[f32; UNROLL]]; TILE_ROWS],
+    _: &'a mut Vec<Spread>,
+) -> [&'a [[f32; UNROLL]]; TILE_ROWS] {
+    rows
 }
 
 /// Eight outputs of four rows: `rows[r]` are a row's inputs in fours,
@@ -191,28 +208,45 @@ fn tile(
     *out = sums;
 }
 
-/// [`tile`] with relaxed SIMD's fused multiply-add, four inputs per loop
-/// iteration: wasmtime checks the deadline at every loop header, and fewer
-/// headers leave more of the loop to arithmetic.
+/// In WebAssembly, a tile's rows with each input already spread to every
+/// lane, `[input][row]`, in the tile's fours of inputs: made once per four
+/// rows and read by every panel of outputs, so the tile loads them as it
+/// multiplies instead of spreading scalars (LLVM's WebAssembly output keeps
+/// those live across the loop, and Cranelift spills them).
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+type Spread = [[lanes::Lanes; TILE_ROWS]; UNROLL];
+
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+fn prepare<'a>(rows: [&[[f32; UNROLL]]; TILE_ROWS], spread: &'a mut Vec<Spread>) -> &'a [Spread] {
+    spread.clear();
+    let [r0, r1, r2, r3] = rows;
+    for (((a0, a1), a2), a3) in r0.iter().zip(r1).zip(r2).zip(r3) {
+        spread.push(std::array::from_fn(|u| {
+            [a0[u], a1[u], a2[u], a3[u]].map(lanes::splat)
+        }));
+    }
+    spread
+}
+
+/// [`tile`] with relaxed SIMD's fused multiply-add, on spread inputs, a
+/// few inputs per loop iteration: wasmtime checks the deadline at every
+/// loop header, and that check's call keeps a loop's sums in memory.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn tile(
-    rows: [&[[f32; UNROLL]]; TILE_ROWS],
+    rows: &[Spread],
     panel: &[[[f32; TILE_OUTPUTS]; UNROLL]],
     bias: &[f32; TILE_OUTPUTS],
     out: &mut [[f32; TILE_OUTPUTS]; TILE_ROWS],
 ) {
     let bias = lanes::load8(bias);
     let mut sums = [bias; TILE_ROWS];
-    let [r0, r1, r2, r3] = rows;
-    let inputs = r0.iter().zip(r1).zip(r2).zip(r3).zip(panel);
-    for ((((a0, a1), a2), a3), weights) in inputs {
-        for (u, w) in weights.iter().enumerate() {
+    for (spread, weights) in rows.iter().zip(panel) {
+        for (a, w) in spread.iter().zip(weights) {
             let w = lanes::load8(w);
-            for (sum, a) in sums.iter_mut().zip([a0[u], a1[u], a2[u], a3[u]]) {
-                let a = lanes::splat(a);
+            for (sum, a) in sums.iter_mut().zip(a) {
                 for (s, w) in sum.iter_mut().zip(w) {
-                    *s = lanes::mul_add(a, w, *s);
+                    *s = lanes::mul_add(*a, w, *s);
                 }
             }
         }
