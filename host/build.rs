@@ -1,4 +1,5 @@
-//! Builds the built-in forecast models (`guest-models/baseline`, `arima`, `mstl`, `fracast`)
+//! Builds the built-in forecast models (`guest-models/baseline`, `arima`, `mstl`, `fracast`,
+//! `seasonal-naive`)
 //! as WebAssembly components and hands them to the host crate, which embeds
 //! them, so `cargo run` needs nothing but Rust.
 //!
@@ -14,11 +15,12 @@ mod guest_build;
 
 use std::path::PathBuf;
 
-const BUILTIN_MODELS: [&str; 4] = [
+const BUILTIN_MODELS: [&str; 5] = [
     "kedastral-baseline",
     "kedastral-arima",
     "kedastral-mstl",
     "kedastral-fracast",
+    "kedastral-seasonal-naive",
 ];
 
 fn main() {

@@ -81,7 +81,7 @@ pub struct WorkloadArgs {
     /// How often to collect and forecast [default: 1m].
     #[arg(long, env = "KEDASTRAL_INTERVAL")]
     pub interval: Option<String>,
-    /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`), `auto`
+    /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`, `seasonal-naive`), `auto`
     /// (`baseline`, `arima` and `mstl` in shadow, the best one lately served)
     /// or path to a .wasm component
     /// [default: baseline].

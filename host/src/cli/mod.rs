@@ -164,7 +164,7 @@ impl RuntimeArgs {
 /// The model and its input: shared by `forecast` and `backtest`.
 #[derive(Debug, Args)]
 pub struct ModelInputArgs {
-    /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`), `auto`
+    /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`, `seasonal-naive`), `auto`
     /// (`baseline`, `arima` and `mstl` in shadow, the best one lately served)
     /// or path to a .wasm component.
     #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]

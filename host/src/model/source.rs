@@ -22,6 +22,10 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
         "fracast",
         include_bytes!(concat!(env!("OUT_DIR"), "/fracast.wasm")),
     ),
+    (
+        "seasonal-naive",
+        include_bytes!(concat!(env!("OUT_DIR"), "/seasonal-naive.wasm")),
+    ),
 ];
 
 /// `--model auto`: the built-ins in shadow, the best one served.

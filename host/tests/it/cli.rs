@@ -172,6 +172,40 @@ fn forecast_prints_csv_and_passes_params() {
 }
 
 #[test]
+fn the_seasonal_naive_model_scores_as_the_backtests_own_seasonal_naive() {
+    // Four days of minutes: the origins have two days or more behind them,
+    // so both read the value a day before each step.
+    let dir = tempfile::tempdir().unwrap();
+    let input = trace_tail(dir.path(), 4 * 1440);
+    let out = stdout_of(&[
+        "backtest",
+        "--model",
+        "seasonal-naive",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "30",
+        "--origins",
+        "40",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["model"]["name"], "seasonal-naive");
+    assert_eq!(json["failedOrigins"], 0);
+    for key in ["mae", "rmse", "mase"] {
+        let (model, rule) = (
+            json["accuracy"][key].as_f64().unwrap(),
+            json["seasonalNaive"][key].as_f64().unwrap(),
+        );
+        assert!(
+            (model - rule).abs() <= 1e-9 * rule,
+            "{key}: {model} against {rule}"
+        );
+    }
+}
+
+#[test]
 fn backtest_reports_accuracy_coverage_and_capacity() {
     let dir = tempfile::tempdir().unwrap();
     let input = trace_tail(dir.path(), 4 * 1440);
