@@ -32,6 +32,10 @@ pub enum CandidateError {
     },
     #[error("params are for one model; with model `auto` every candidate runs on its defaults")]
     AutoParams,
+    #[error("candidates are added to model `auto` only, not to `{0}`")]
+    CandidatesWithoutAuto(String),
+    #[error("candidate `{0}` is given twice (or is already one of auto's built-ins)")]
+    DuplicateCandidate(String),
 }
 
 /// One model a forecast may come from.
@@ -52,23 +56,38 @@ pub struct Candidates {
 }
 
 impl Candidates {
-    /// The candidates `model` names with `params`, each loaded by `load`
-    /// (which may hand back a model it loaded before).
+    /// The candidates `model` names with `params`, and for `auto` the
+    /// `extra` ones (built-in names or component paths) after its own, each
+    /// loaded by `load` (which may hand back a model it loaded before).
     pub fn load(
         model: &str,
+        extra: &[String],
         params: &[(String, String)],
         mut load: impl FnMut(&str, &ModelSource) -> Result<LoadedModel, ModelLoadError>,
     ) -> Result<Self, CandidateError> {
-        let sources = sources(model);
+        let mut sources: Vec<(String, ModelSource)> = sources(model)
+            .into_iter()
+            .map(|source| match source {
+                ModelSource::Builtin(name) => (name.to_owned(), source),
+                ModelSource::File(_) => (model.to_owned(), source),
+            })
+            .collect();
+        if !extra.is_empty() && model != AUTO {
+            return Err(CandidateError::CandidatesWithoutAuto(model.to_owned()));
+        }
+        for given in extra {
+            let source = ModelSource::parse(given);
+            if sources.iter().any(|(_, s)| *s == source) {
+                return Err(CandidateError::DuplicateCandidate(given.clone()));
+            }
+            sources.push((given.clone(), source));
+        }
         if sources.len() > 1 && !params.is_empty() {
             return Err(CandidateError::AutoParams);
         }
         let mut members = Vec::with_capacity(sources.len());
-        for source in &sources {
-            let key = match source {
-                ModelSource::Builtin(name) => (*name).to_owned(),
-                ModelSource::File(_) => model.to_owned(),
-            };
+        for (key, source) in &sources {
+            let key = key.clone();
             let loaded = load(&key, source).map_err(|error| CandidateError::Load {
                 model: key.clone(),
                 error: Box::new(error),

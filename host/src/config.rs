@@ -30,6 +30,7 @@ pub struct WorkloadFile {
     pub interval: Option<String>,
     pub model: Option<String>,
     pub refresh: Option<String>,
+    pub candidates: Option<Vec<String>>,
     pub calibrate: Option<bool>,
     pub max_forecast_ratio: Option<f64>,
     #[serde(default)]
@@ -90,6 +91,8 @@ pub struct WorkloadConfig {
     /// How often the model forecasts anew; between, the last forecast is
     /// served from the newest point on. Zero: every tick.
     pub refresh: Duration,
+    /// With `auto`, candidates beside its built-ins.
+    pub candidates: Vec<String>,
     pub params: Vec<(String, String)>,
     /// Bands from the quantiles of the recent forecast errors rather than
     /// the model's own.
@@ -343,6 +346,13 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         Some(_) => duration("refresh", &w.refresh, "", true)?,
         None => crate::model::source::default_refresh(&model, horizon, step),
     };
+    let candidates = w.candidates.clone().unwrap_or_default();
+    if !candidates.is_empty() && model != crate::model::source::AUTO {
+        return Err(invalid(
+            "candidates",
+            format!("are added to model = \"auto\" only, not to `{model}`"),
+        ));
+    }
     if refresh > horizon {
         return Err(invalid(
             "refresh",
@@ -426,6 +436,7 @@ pub fn check(w: WorkloadFile) -> Result<WorkloadConfig, ConfigError> {
         interval,
         model,
         refresh,
+        candidates,
         params: w.params.clone().into_iter().collect(),
         calibrate: w.calibrate.unwrap_or(true),
         max_forecast_ratio,
@@ -544,6 +555,17 @@ mod tests {
         );
     }
 
+    #[test]
+    fn auto_takes_candidates_and_fracast_a_refresh() {
+        let w = one("model = \"auto\"\ncandidates = [\"seasonal-naive\", \"models/mine.wasm\"]")
+            .unwrap();
+        assert_eq!(w[0].candidates, ["seasonal-naive", "models/mine.wasm"]);
+        assert_eq!(w[0].refresh, Duration::ZERO);
+        let w = one("model = \"fracast\"\nrefresh = \"5m\"").unwrap();
+        assert_eq!(w[0].refresh, Duration::from_secs(300));
+        assert_eq!(w[0].model_horizon_steps(), 34);
+    }
+
     fn one(extra: &str) -> Result<Vec<WorkloadConfig>, ConfigError> {
         parse_file(&format!(
             "[[workload]]\nname = \"w\"\nprom-query = \"up\"\ntarget-per-pod = 10\n{extra}"
@@ -570,6 +592,8 @@ mod tests {
             ("target-shortfall = \"2\"", "target-shortfall"),
             ("target-shortfall = 0.7", "target-shortfall"),
             ("pod-start-delay = \"30m\"", "pod-start-delay"),
+            ("refresh = \"1h\"", "refresh"),
+            ("candidates = [\"mstl\"]", "candidates"),
             (
                 "scale-down-stabilization = \"soon\"",
                 "scale-down-stabilization",

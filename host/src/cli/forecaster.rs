@@ -87,6 +87,15 @@ pub struct WorkloadArgs {
     /// [default: baseline].
     #[arg(long, env = "KEDASTRAL_MODEL")]
     pub model: Option<String>,
+    /// With `--model auto`, one more candidate beside its built-ins: a
+    /// built-in name or a .wasm component's path; repeat for several.
+    #[arg(
+        long = "candidate",
+        value_name = "MODEL",
+        env = "KEDASTRAL_CANDIDATES",
+        value_delimiter = ','
+    )]
+    pub candidates: Vec<String>,
     /// How often the model forecasts anew (e.g. `5m`); between, the last
     /// forecast is served from the newest point on, while collection,
     /// planning and the live error run every tick. `0s`: every tick
@@ -172,6 +181,7 @@ impl WorkloadArgs {
             ("--interval", self.interval.is_some()),
             ("--model", self.model.is_some()),
             ("--refresh", self.refresh.is_some()),
+            ("--candidate", !self.candidates.is_empty()),
             ("--calibrate", self.calibrate.is_some()),
             ("--param", !self.params.is_empty()),
             ("--max-forecast-ratio", self.max_forecast_ratio.is_some()),
@@ -235,6 +245,7 @@ impl WorkloadArgs {
             interval: self.interval.clone(),
             model: self.model.clone(),
             refresh: self.refresh.clone(),
+            candidates: (!self.candidates.is_empty()).then(|| self.candidates.clone()),
             calibrate: self.calibrate,
             max_forecast_ratio: self.max_forecast_ratio,
             params: self.params.iter().cloned().collect(),

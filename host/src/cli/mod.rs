@@ -170,6 +170,16 @@ pub struct ModelInputArgs {
     #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]
     pub model: String,
 
+    /// With `--model auto`, one more candidate beside its built-ins: a
+    /// built-in name or a .wasm component's path; repeat for several.
+    #[arg(
+        long = "candidate",
+        value_name = "MODEL",
+        env = "KEDASTRAL_CANDIDATES",
+        value_delimiter = ','
+    )]
+    pub candidates: Vec<String>,
+
     /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds), or for
     /// `backtest` a folder of them (each judged, then all together)
     /// [default: the bundled trace, NASA web server requests per second per
@@ -433,7 +443,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// The candidates `--model` names, each loaded with a log line.
 fn load_candidates(args: &ModelInputArgs) -> anyhow::Result<Candidates> {
     let runtime = args.runtime.runtime()?;
-    let candidates = Candidates::load(&args.model, &args.params, |_, source| {
+    let candidates = Candidates::load(&args.model, &args.candidates, &args.params, |_, source| {
         let model = runtime.load(source)?;
         log_loaded(&model);
         Ok(model)

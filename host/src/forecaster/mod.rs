@@ -102,12 +102,15 @@ impl Forecaster {
         let mut pools: HashMap<String, Arc<ModelPool>> = HashMap::new();
         let mut runners = Vec::with_capacity(parts.workloads.len());
         for config in parts.workloads {
-            let candidates = Candidates::load(&config.model, &config.params, |key, source| {
-                match pools.get(key) {
+            let candidates = Candidates::load(
+                &config.model,
+                &config.candidates,
+                &config.params,
+                |key, source| match pools.get(key) {
                     Some(pool) => Ok(pool.model().clone()),
                     None => runtime.load(source),
-                }
-            })
+                },
+            )
             .and_then(|c| c.check_params(&config.params).map(|()| c))
             .map_err(|error| StartError {
                 workload: config.name.clone(),

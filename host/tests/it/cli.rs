@@ -726,3 +726,62 @@ fn an_absurd_forecast_is_refused_as_implausible() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn auto_takes_more_candidates_and_judges_them_beside_its_own() {
+    let window = support::fixture("kedastral-example-window");
+    let window = window.to_str().unwrap();
+    let out = stdout_of(&[
+        "forecast",
+        "--model",
+        "auto",
+        "--candidate",
+        "seasonal-naive",
+        "--candidate",
+        window,
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["model"]["name"], "auto");
+    let names: Vec<&str> = json["selection"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "baseline",
+            "arima",
+            "mstl",
+            "seasonal-naive",
+            "recent-window",
+            "mean"
+        ]
+    );
+    // Every candidate was scored on the shadow origins.
+    for candidate in json["selection"]["candidates"].as_array().unwrap() {
+        assert!(candidate["mae"].as_f64().is_some(), "{candidate}");
+    }
+}
+
+#[test]
+fn extra_candidates_are_for_auto_and_each_once() {
+    for (args, want) in [
+        (
+            &["--model", "baseline", "--candidate", "mstl"][..],
+            "to model `auto` only",
+        ),
+        (
+            &["--model", "auto", "--candidate", "mstl"][..],
+            "given twice",
+        ),
+    ] {
+        let out = kedastral(&[&["forecast"], args].concat());
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
