@@ -25,15 +25,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use kedastral::clock::Clock;
-use kedastral::collect::{ReplaySource, Source};
 use kedastral::config::{self, WorkloadConfig, WorkloadFile};
-use kedastral::forecaster::{Forecaster, ForecasterParts};
-use kedastral::model::cache::ComponentCache;
-use kedastral::model::{ForecastRequest, ModelRuntime, ModelSource, RuntimeLimits};
+use kedastral::model::{ForecastRequest, ModelSource};
 
 mod support;
-use support::{cpu_time, trace};
+use support::{cpu_time, model_runtime, replay_forecaster, tokio_runtime, trace};
 
 const WORKLOADS: usize = 1_000;
 const HISTORY_POINTS: usize = 180;
@@ -68,23 +64,10 @@ fn status_kib(field: &str) -> u64 {
 
 fn tick(c: &mut Criterion) {
     let trace = trace();
-    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = model_runtime();
+    let tokio = tokio_runtime();
     let rss_before = status_kib("VmRSS:");
-    let mut forecaster = Forecaster::new(
-        &runtime,
-        ForecasterParts {
-            workloads: workloads(),
-            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
-            shared: None,
-            model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            clock: Clock::wall(),
-        },
-    )
-    .unwrap();
+    let mut forecaster = replay_forecaster(&runtime, workloads(), &trace);
     let mut now: DateTime<Utc> =
         DateTime::from_timestamp(trace.time_of(HISTORY_POINTS), 0).unwrap();
     // The first tick loads every window (the warm start).
@@ -157,11 +140,8 @@ const CYCLE: u32 = 15;
 
 fn fracast_fleet(c: &mut Criterion) {
     let trace = trace();
-    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = model_runtime();
+    let tokio = tokio_runtime();
     let workloads = (0..FLEET)
         .map(|i| {
             config::check(WorkloadFile {
@@ -176,17 +156,7 @@ fn fracast_fleet(c: &mut Criterion) {
             .expect("a valid workload")
         })
         .collect();
-    let mut forecaster = Forecaster::new(
-        &runtime,
-        ForecasterParts {
-            workloads,
-            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
-            shared: None,
-            model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            clock: Clock::wall(),
-        },
-    )
-    .unwrap();
+    let mut forecaster = replay_forecaster(&runtime, workloads, &trace);
     let mut now: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(3_000), 0).unwrap();
     // Four cycles fill the shadow evaluation (8 origins, 4 a refresh).
     for _ in 0..4 * CYCLE {

@@ -14,16 +14,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use kedastral::clock::Clock;
-use kedastral::collect::{ReplaySource, Source};
 use kedastral::config::{self, WorkloadConfig, WorkloadFile};
-use kedastral::forecaster::{Forecaster, ForecasterParts};
-use kedastral::model::cache::ComponentCache;
-use kedastral::model::{ModelRuntime, RuntimeLimits};
 use kedastral::sizing::SizingRule;
 
 mod support;
-use support::{cpu_time, trace};
+use support::{cpu_time, model_runtime, replay_forecaster, tokio_runtime, trace};
 
 const WORKLOADS: usize = 200;
 const HISTORY_POINTS: usize = 720;
@@ -50,11 +45,8 @@ fn workloads(headroom: Option<f64>) -> Vec<WorkloadConfig> {
 
 fn ticks(c: &mut Criterion) {
     let trace = trace();
-    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap();
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = model_runtime();
+    let tokio = tokio_runtime();
     let start: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(HISTORY_POINTS), 0).unwrap();
     let mut group = c.benchmark_group("sizing");
     // Ticks vary with the shadow origins' grid (a refit every 15): long
@@ -73,17 +65,7 @@ fn ticks(c: &mut Criterion) {
             SizingRule::Objective,
         ),
     ] {
-        let mut forecaster = Forecaster::new(
-            &runtime,
-            ForecasterParts {
-                workloads: workloads(headroom),
-                source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
-                shared: None,
-                model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
-                clock: Clock::wall(),
-            },
-        )
-        .unwrap();
+        let mut forecaster = replay_forecaster(&runtime, workloads(headroom), &trace);
         let mut now = start;
         for _ in 0..WARM_TICKS {
             tokio.block_on(forecaster.tick_all(now));

@@ -1,11 +1,17 @@
-//! What several benches share: the bundled trace and the process's CPU
-//! time. Each bench uses what it needs of it.
+//! What several benches share: the bundled trace, a forecaster replaying it,
+//! the runtimes and the process's CPU time. Each bench uses what it needs of
+//! it.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::time::Duration;
 
-use kedastral::model::Series;
+use kedastral::clock::Clock;
+use kedastral::collect::{ReplaySource, Source};
+use kedastral::config::WorkloadConfig;
+use kedastral::forecaster::{Forecaster, ForecasterParts};
+use kedastral::model::cache::ComponentCache;
+use kedastral::model::{ModelRuntime, RuntimeLimits, Series};
 
 /// The bundled 1-minute NASA trace.
 pub fn trace() -> Series {
@@ -23,4 +29,38 @@ pub fn cpu_time() -> Duration {
     };
     let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// The model runtime with default limits and no component cache, so every
+/// bench compiles what it runs.
+pub fn model_runtime() -> ModelRuntime {
+    ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled()).unwrap()
+}
+
+/// A multi-threaded Tokio runtime for driving ticks.
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A forecaster of `workloads`, all reading one in-memory replay of
+/// `trace`, with a model slot per core.
+pub fn replay_forecaster(
+    runtime: &ModelRuntime,
+    workloads: Vec<WorkloadConfig>,
+    trace: &Series,
+) -> Forecaster {
+    Forecaster::new(
+        runtime,
+        ForecasterParts {
+            workloads,
+            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
+            shared: None,
+            model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            clock: Clock::wall(),
+        },
+    )
+    .unwrap()
 }
