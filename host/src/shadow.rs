@@ -285,20 +285,18 @@ impl Shadow {
             let (ka, kb) = (key(a), key(b));
             ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         });
+        let end = request.history.time_of(request.history.len());
+        let mut points = vec![None; self.real];
         let mut first_error = None;
-        let mut latest = Latest {
-            end: request.history.time_of(request.history.len()),
-            horizon: request.horizon as usize,
-            points: vec![None; self.real],
-        };
         for i in order {
-            let answer = self.run(i, request, call, &mut latest.points);
-            self.latest = Some(Latest {
-                points: latest.points.clone(),
-                ..latest
-            });
+            let answer = self.run(i, request, call, &mut points);
             match answer {
                 Ok(mut forecast) => {
+                    self.latest = Some(Latest {
+                        end,
+                        horizon: request.horizon as usize,
+                        points,
+                    });
                     self.calibrated = false;
                     if self.config.calibrate && self.judged >= self.config.min_origins {
                         self.adapt(&request.history);
@@ -309,7 +307,7 @@ impl Shadow {
                     }
                     if self.calibrated {
                         self.served.push_back(Served {
-                            time: request.history.time_of(request.history.len()),
+                            time: end,
                             bands: forecast
                                 .quantiles
                                 .iter()
@@ -324,6 +322,11 @@ impl Shadow {
                 }
             }
         }
+        self.latest = Some(Latest {
+            end,
+            horizon: request.horizon as usize,
+            points,
+        });
         Err(first_error.expect("at least one candidate was tried"))
     }
 

@@ -572,7 +572,6 @@ impl Runner {
         Some(self.window.last_time() != before)
     }
 
-    /// The served forecast and the shadow evaluation behind it.
     /// The forecast from `origin` on: the held one shifted, while the
     /// workload's refresh is not due since it was made, else a new one.
     /// With the origin the model forecast from.
@@ -587,11 +586,11 @@ impl Runner {
         // Due at every multiple of the refresh (in Unix time, so that with
         // a refresh dividing the shadow evaluation's spacing, a shadow
         // origin takes the forecast served from the same history rather
-        // than calling the model again), and never later than a refresh on.
+        // than calling the model again): held while both origins fall in
+        // one period, hence never longer than a refresh.
         let period = |t: i64| (t + step).div_euclid(refresh.max(1));
         if let Some(held) = &self.held
             && origin >= held.origin
-            && origin - held.origin < refresh
             && period(origin) == period(held.origin)
         {
             let shift = ((origin - held.origin) / step) as usize;
@@ -599,8 +598,13 @@ impl Runner {
             return Some((forecast, held.selection.clone(), held.origin));
         }
         let (forecast, selection) = self.forecast(now).await?;
+        if refresh == 0 {
+            // Asked for the horizon alone: served as it came.
+            self.held = None;
+            return Some((forecast, selection, origin));
+        }
         let served = steps_of(&forecast, 0, horizon);
-        self.held = (refresh > 0).then(|| Held {
+        self.held = Some(Held {
             origin,
             forecast,
             selection: selection.clone(),
@@ -608,6 +612,7 @@ impl Runner {
         Some((served, selection, origin))
     }
 
+    /// The served forecast and the shadow evaluation behind it.
     async fn forecast(
         &mut self,
         now: DateTime<Utc>,
