@@ -1,6 +1,6 @@
 //! The models a forecast comes from: the one a `--model` flag or a
 //! workload's `model` names, or for `auto` every built-in, judged in
-//! shadow with the best one served.
+//! shadow and combined by their recent errors.
 //!
 //! `forecast`, `backtest` and the forecaster build their candidates here, so
 //! all three load models and refuse params for `auto` alike. [`Offline`] runs the shadow evaluation
@@ -36,6 +36,10 @@ pub enum CandidateError {
     CandidatesWithoutAuto(String),
     #[error("candidate `{0}` is given twice (or is already one of auto's built-ins)")]
     DuplicateCandidate(String),
+    #[error("`-{0}` leaves out a built-in candidate, but auto's are {1}")]
+    NotACandidate(String, String),
+    #[error("every candidate is left out: auto needs at least one")]
+    NoCandidates,
 }
 
 /// One model a forecast may come from.
@@ -76,11 +80,32 @@ impl Candidates {
             return Err(CandidateError::CandidatesWithoutAuto(model.to_owned()));
         }
         for given in extra {
+            if let Some(name) = given.strip_prefix('-') {
+                let before = sources.len();
+                sources.retain(|(key, source)| {
+                    !(key == name && matches!(source, ModelSource::Builtin(_)))
+                });
+                if sources.len() == before {
+                    let names: Vec<&str> = sources
+                        .iter()
+                        .filter(|(_, s)| matches!(s, ModelSource::Builtin(_)))
+                        .map(|(key, _)| key.as_str())
+                        .collect();
+                    return Err(CandidateError::NotACandidate(
+                        name.to_owned(),
+                        names.join(", "),
+                    ));
+                }
+                continue;
+            }
             let source = ModelSource::parse(given);
             if sources.iter().any(|(_, s)| *s == source) {
                 return Err(CandidateError::DuplicateCandidate(given.clone()));
             }
             sources.push((given.clone(), source));
+        }
+        if sources.is_empty() {
+            return Err(CandidateError::NoCandidates);
         }
         if sources.len() > 1 && !params.is_empty() {
             return Err(CandidateError::AutoParams);
@@ -105,7 +130,7 @@ impl Candidates {
                 AUTO,
                 env!("CARGO_PKG_VERSION"),
                 &format!(
-                    "serves whichever of {} or their mean forecast best lately",
+                    "combines {}, weighted by their recent errors at each lead",
                     names.join(", ")
                 ),
                 members

@@ -91,7 +91,8 @@ pub struct WorkloadConfig {
     /// How often the model forecasts anew; between, the last forecast is
     /// served from the newest point on. Zero: every tick.
     pub refresh: Duration,
-    /// With `auto`, candidates beside its built-ins.
+    /// With `auto`, candidates beside its built-ins (or `-NAME`: a
+    /// built-in left out).
     pub candidates: Vec<String>,
     pub params: Vec<(String, String)>,
     /// Bands from the quantiles of the recent forecast errors rather than
@@ -557,10 +558,10 @@ mod tests {
 
     #[test]
     fn auto_takes_candidates_and_fracast_a_refresh() {
-        let w = one("model = \"auto\"\ncandidates = [\"seasonal-naive\", \"models/mine.wasm\"]")
-            .unwrap();
-        assert_eq!(w[0].candidates, ["seasonal-naive", "models/mine.wasm"]);
-        assert_eq!(w[0].refresh, Duration::ZERO);
+        let w = one("model = \"auto\"\ncandidates = [\"-fracast\", \"models/mine.wasm\"]").unwrap();
+        assert_eq!(w[0].candidates, ["-fracast", "models/mine.wasm"]);
+        // Auto forecasts every half horizon (30 minutes by default).
+        assert_eq!(w[0].refresh, Duration::from_secs(900));
         let w = one("model = \"fracast\"\nrefresh = \"5m\"").unwrap();
         assert_eq!(w[0].refresh, Duration::from_secs(300));
         assert_eq!(w[0].model_horizon_steps(), 34);

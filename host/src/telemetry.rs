@@ -112,6 +112,8 @@ pub struct Metrics {
     pub live_error_lead_seconds: GaugeVec,
     pub candidate_mae: GaugeVec,
     pub candidate_served: GaugeVec,
+    pub candidate_weight: GaugeVec,
+    pub candidate_recent_mae: GaugeVec,
     pub model_switches_total: IntCounterVec,
     pub bands_calibrated: GaugeVec,
     /// 1 for the sizing rule in force, 0 for the others.
@@ -151,7 +153,7 @@ impl Metrics {
         let model_switches_total = IntCounterVec::new(
             Opts::new(
                 "kedastral_model_switches_total",
-                "Times the shadow evaluation changed the candidate served.",
+                "Times the candidate with the largest weight in auto's combination changed.",
             ),
             &["workload"],
         )
@@ -251,7 +253,17 @@ impl Metrics {
             ),
             candidate_served: gauge(
                 "kedastral_candidate_served",
-                "1 for the candidate whose forecast is served, 0 for the others.",
+                "1 for what is served (the model, or auto's combination `combined`), 0 for the others.",
+                &["workload", "candidate"],
+            ),
+            candidate_weight: gauge(
+                "kedastral_candidate_weight",
+                "Share of each candidate in auto's combination, averaged over the leads.",
+                &["workload", "candidate"],
+            ),
+            candidate_recent_mae: gauge(
+                "kedastral_candidate_recent_mae",
+                "Mean absolute error of each candidate of auto, recent shadow origins counting more: what its weight follows.",
                 &["workload", "candidate"],
             ),
             model_switches_total,

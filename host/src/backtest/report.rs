@@ -297,7 +297,7 @@ pub fn write_folder_text(
     )?;
     writeln!(
         out,
-        "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}  served",
+        "{:<28}{:>8}{:>8}{:>8}{:>8}  {:<14}{:>17}{:>21}  top model",
         "trace", "MASE", "naive", "ratio", "sMAPE", "coverage", "under-prov p/r", "over oracle p/r",
     )?;
     for t in traces {
@@ -324,7 +324,9 @@ pub fn write_folder_text(
                 pct(c.predictive.pod_time_over_oracle),
                 pct(c.reactive.pod_time_over_oracle)
             ),
-            r.selection.as_ref().map_or("", |s| s.chosen.as_str()),
+            r.selection
+                .as_ref()
+                .map_or("", |s| s.leader.as_deref().unwrap_or(&s.chosen)),
         )?;
     }
     let coverage: Vec<String> = a.mean_coverage.iter().map(|c| pct(c.coverage)).collect();
@@ -492,12 +494,17 @@ pub fn write_selection(out: &mut impl Write, s: &Selection) -> std::io::Result<(
         Some(_) => ", errors scaled by the forecast's square root",
         None => "",
     };
+    let serving = match &s.leader {
+        Some(leader) => format!(
+            "{} (weighted most: {leader}, which changed {} times)",
+            s.chosen, s.switches
+        ),
+        None => s.chosen.clone(),
+    };
     writeln!(
         out,
-        "at the last origin: serving {} ({} switches), bands {}{scaling}; mean absolute error over \
+        "at the last origin: serving {serving}, bands {}{scaling}; mean absolute error over \
          {} shadow origins:",
-        s.chosen,
-        s.switches,
         if s.calibrated {
             "calibrated"
         } else {
@@ -512,7 +519,10 @@ pub fn write_selection(out: &mut impl Write, s: &Selection) -> std::io::Result<(
         } else {
             String::new()
         };
-        writeln!(out, "  {:<24}{mae}{failed}", c.name)?;
+        let weight = c
+            .weight
+            .map_or(String::new(), |w| format!(", weight {:.0} %", w * 100.0));
+        writeln!(out, "  {:<24}{mae}{weight}{failed}", c.name)?;
     }
     Ok(())
 }

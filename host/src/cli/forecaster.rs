@@ -82,15 +82,17 @@ pub struct WorkloadArgs {
     #[arg(long, env = "KEDASTRAL_INTERVAL")]
     pub interval: Option<String>,
     /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`, `seasonal-naive`), `auto`
-    /// (`baseline`, `arima` and `mstl` in shadow, the best one lately served)
+    /// (every built-in in shadow, combined by their recent errors)
     /// or path to a .wasm component
     /// [default: baseline].
     #[arg(long, env = "KEDASTRAL_MODEL")]
     pub model: Option<String>,
     /// With `--model auto`, one more candidate beside its built-ins: a
-    /// built-in name or a .wasm component's path; repeat for several.
+    /// built-in name or a .wasm component's path, or `-NAME` to leave a
+    /// built-in out (`--candidate=-fracast`); repeat for several.
     #[arg(
         long = "candidate",
+        allow_hyphen_values = true,
         value_name = "MODEL",
         env = "KEDASTRAL_CANDIDATES",
         value_delimiter = ','

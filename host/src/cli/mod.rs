@@ -165,15 +165,17 @@ impl RuntimeArgs {
 #[derive(Debug, Args)]
 pub struct ModelInputArgs {
     /// Built-in model (`baseline`, `arima`, `mstl`, `fracast`, `seasonal-naive`), `auto`
-    /// (`baseline`, `arima` and `mstl` in shadow, the best one lately served)
+    /// (every built-in in shadow, combined by their recent errors)
     /// or path to a .wasm component.
     #[arg(long, env = "KEDASTRAL_MODEL", default_value = "baseline")]
     pub model: String,
 
     /// With `--model auto`, one more candidate beside its built-ins: a
-    /// built-in name or a .wasm component's path; repeat for several.
+    /// built-in name or a .wasm component's path, or `-NAME` to leave a
+    /// built-in out (`--candidate=-fracast`); repeat for several.
     #[arg(
         long = "candidate",
+        allow_hyphen_values = true,
         value_name = "MODEL",
         env = "KEDASTRAL_CANDIDATES",
         value_delimiter = ','

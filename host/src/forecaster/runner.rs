@@ -258,6 +258,12 @@ impl Runner {
                 .with_label_values(&[labels[0], pool.model().info().name.as_str()])
                 .set(0.0);
         }
+        if self.pools.len() > 1 {
+            metrics
+                .candidate_served
+                .with_label_values(&[labels[0], crate::shadow::COMBINED])
+                .set(0.0);
+        }
     }
 
     fn name(&self) -> &str {
@@ -793,10 +799,22 @@ impl Runner {
                 .candidate_served
                 .with_label_values(&labels)
                 .set(f64::from(u8::from(candidate.name == selection.chosen)));
+            if let Some(weight) = candidate.weight {
+                metrics
+                    .candidate_weight
+                    .with_label_values(&labels)
+                    .set(weight);
+            }
+            if let Some(mae) = candidate.recent_mae {
+                metrics
+                    .candidate_recent_mae
+                    .with_label_values(&labels)
+                    .set(mae);
+            }
         }
         let switches = metrics.model_switches_total.with_label_values(&[name]);
         if selection.switches > switches.get() {
-            tracing::info!(workload = name, chosen = %selection.chosen, "serving another candidate: its recent error is lower");
+            tracing::info!(workload = name, leader = ?selection.leader, "another candidate weighs most in the combination: its recent error is lowest");
             switches.inc_by(selection.switches - switches.get());
         }
         metrics

@@ -28,20 +28,21 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
     ),
 ];
 
-/// `--model auto`: the built-ins in shadow, the best one served.
+/// `--model auto`: the built-ins in shadow, their combination served.
 pub const AUTO: &str = "auto";
 
-/// The built-ins `auto` judges, in order of preference. Fracast, a hundred
-/// times the others' cost per call, is not among them yet.
-pub const AUTO_MEMBERS: [&str; 3] = ["baseline", "arima", "mstl"];
+/// The built-ins `auto` combines. The first, forecast at every shadow
+/// origin, is the one the others' errors are measured against.
+pub const AUTO_MEMBERS: [&str; 5] = ["baseline", "arima", "mstl", "fracast", "seasonal-naive"];
 
 /// How often a workload on `model` has it forecast anew when its
 /// configuration does not say: every tick (zero) for every model but
 /// `fracast`, whose call costs tens of milliseconds where the others' cost
-/// microseconds to a few milliseconds. It forecasts every half horizon in
+/// microseconds to a few milliseconds, and `auto`, which calls all its
+/// candidates (fracast among them). These forecast every half horizon in
 /// whole steps (15 minutes at the default 30): the spacing of the shadow
 /// evaluation's origins, so each of them takes the forecast served then
-/// and a workload costs one call per half horizon. That keeps a forecaster
+/// and a workload costs one call (per candidate) per half horizon. That keeps a forecaster
 /// of a hundred workloads on it well within a second of CPU per 1-minute
 /// tick (BENCHMARKS.md), while collection, planning and the live error run
 /// on every tick.
@@ -50,7 +51,7 @@ pub fn default_refresh(
     horizon: std::time::Duration,
     step: std::time::Duration,
 ) -> std::time::Duration {
-    if model != "fracast" {
+    if model != "fracast" && model != AUTO {
         return std::time::Duration::ZERO;
     }
     let step = step.as_secs().max(1);

@@ -69,7 +69,7 @@ fn forecast_prints_json_with_values_and_bands_for_each_model() {
 }
 
 #[test]
-fn auto_serves_a_candidate_and_says_which_with_calibrated_bands() {
+fn auto_serves_the_combination_and_shows_the_weights_with_calibrated_bands() {
     let dir = tempfile::tempdir().unwrap();
     let input = trace_tail(dir.path(), 4_000);
     let out = stdout_of(&[
@@ -86,19 +86,31 @@ fn auto_serves_a_candidate_and_says_which_with_calibrated_bands() {
     // 144 shadow origins, every half horizon, fit in the input; the newest
     // two are less than a horizon old, so not yet wholly judged.
     assert_eq!(selection["judgedOrigins"], 142, "{selection}");
+    assert_eq!(selection["chosen"], "combined");
     let candidates = selection["candidates"].as_array().unwrap();
-    assert_eq!(candidates.len(), 4);
-    let best = candidates
+    assert_eq!(candidates.len(), 6);
+    let (real, combined) = candidates.split_at(5);
+    // Per bucket of leads the weights sum to one; the leader weighs most.
+    let buckets = selection["leadBuckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 4, "{selection}");
+    for b in 0..buckets.len() {
+        let sum: f64 = real
+            .iter()
+            .map(|c| c["leadWeights"][b].as_f64().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{selection}");
+    }
+    let weight = |c: &serde_json::Value| c["weight"].as_f64().unwrap();
+    let heaviest = real
         .iter()
-        .min_by(|a, b| {
-            a["mae"]
-                .as_f64()
-                .unwrap()
-                .total_cmp(&b["mae"].as_f64().unwrap())
-        })
+        .max_by(|a, b| weight(a).total_cmp(&weight(b)))
         .unwrap();
-    // Served from the first judgement on: the best of them.
-    assert_eq!(selection["chosen"], best["name"], "{selection}");
+    assert_eq!(selection["leader"], heaviest["name"], "{selection}");
+    // The combination, weighed out of sample, is no worse than the worst
+    // candidate and no better than a perfect one.
+    let mae = |c: &serde_json::Value| c["mae"].as_f64().unwrap();
+    let worst = real.iter().map(mae).fold(0.0, f64::max);
+    assert!((0.0..worst).contains(&mae(&combined[0])), "{selection}");
 
     // The single model's bands are calibrated too, unless asked not to.
     let bands_of = |extra: &[&str]| {
@@ -735,8 +747,8 @@ fn auto_takes_more_candidates_and_judges_them_beside_its_own() {
         "forecast",
         "--model",
         "auto",
-        "--candidate",
-        "seasonal-naive",
+        "--candidate=-fracast",
+        "--candidate=-seasonal-naive",
         "--candidate",
         window,
         "--format",
@@ -752,19 +764,19 @@ fn auto_takes_more_candidates_and_judges_them_beside_its_own() {
         .collect();
     assert_eq!(
         names,
-        [
-            "baseline",
-            "arima",
-            "mstl",
-            "seasonal-naive",
-            "recent-window",
-            "mean"
-        ]
+        ["baseline", "arima", "mstl", "recent-window", "combined"]
     );
-    // Every candidate was scored on the shadow origins.
+    // Every candidate was scored on the shadow origins and weighed.
     for candidate in json["selection"]["candidates"].as_array().unwrap() {
         assert!(candidate["mae"].as_f64().is_some(), "{candidate}");
     }
+    let weights: f64 = json["selection"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["weight"].as_f64())
+        .sum();
+    assert!((weights - 1.0).abs() < 1e-9, "{weights}");
 }
 
 #[test]
@@ -777,6 +789,22 @@ fn extra_candidates_are_for_auto_and_each_once() {
         (
             &["--model", "auto", "--candidate", "mstl"][..],
             "given twice",
+        ),
+        (
+            &["--model", "auto", "--candidate=-prophet"][..],
+            "leaves out a built-in candidate, but auto's are baseline, arima",
+        ),
+        (
+            &[
+                "--model",
+                "auto",
+                "--candidate=-baseline",
+                "--candidate=-arima",
+                "--candidate=-mstl",
+                "--candidate=-fracast",
+                "--candidate=-seasonal-naive",
+            ][..],
+            "every candidate is left out",
         ),
     ] {
         let out = kedastral(&[&["forecast"], args].concat());

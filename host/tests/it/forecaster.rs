@@ -180,12 +180,44 @@ async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["baseline", "arima", "mstl", "mean"]);
+    assert_eq!(
+        names,
+        [
+            "baseline",
+            "arima",
+            "mstl",
+            "fracast",
+            "seasonal-naive",
+            "combined"
+        ]
+    );
     for candidate in selection["candidates"].as_array().unwrap() {
         assert!(candidate["mae"].as_f64().unwrap() > 0.0, "{selection}");
     }
     let chosen = selection["chosen"].as_str().unwrap();
-    assert!(names.contains(&chosen));
+    assert_eq!(chosen, "combined");
+    // The weights: per bucket of leads, summing to one.
+    let real = &selection["candidates"].as_array().unwrap()[..5];
+    let buckets = selection["leadBuckets"].as_array().unwrap().len();
+    for bucket in 0..buckets {
+        let sum: f64 = real
+            .iter()
+            .map(|c| c["leadWeights"][bucket].as_f64().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{selection}");
+    }
+    let weight =
+        |name: &str| format!(r#"kedastral_candidate_weight{{candidate="{name}",workload="nasa"}}"#);
+    // Each is shown (ticks go on between scrapes, so they need not sum to
+    // one across them).
+    for (name, candidate) in names.iter().zip(real) {
+        let shown = forecaster.metric(&weight(name)).await.unwrap();
+        assert!((0.0..=1.0).contains(&shown), "{name}: {shown}");
+        assert!(
+            candidate["recentMae"].as_f64().unwrap() > 0.0,
+            "{selection}"
+        );
+    }
     // The bands are in order and around the point forecast.
     let bands = body["quantiles"].as_array().unwrap();
     let (low, high) = (floats(&bands[0]["values"]), floats(&bands[2]["values"]));
@@ -201,7 +233,7 @@ async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
     for name in &names {
         total += forecaster.metric(&served(name)).await.unwrap();
     }
-    assert_eq!(total, 1.0, "one candidate is served");
+    assert_eq!(total, 1.0, "one forecast is served");
     assert_eq!(
         forecaster
             .metric(r#"kedastral_bands_calibrated{model="auto",workload="nasa"}"#)

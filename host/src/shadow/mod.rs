@@ -3,19 +3,23 @@
 //!
 //! Shadow origins sit on a grid of absolute times (every `spacing` steps),
 //! so each is forecast once and kept while it is inside the scoring window
-//! of the last `keep` origins. From them come two things:
+//! of the last `keep` origins. A candidate that costs more than the others
+//! forecasts at every few of them only ([`shadow_every`]). From them come
+//! two things:
 //!
-//! - **model choice** (`--model auto`): every candidate's mean absolute
-//!   error over the same (origin, lead) pairs, plus `mean`, the average of
-//!   the candidates' forecasts. The best one is served, and it is replaced
-//!   only by one whose error is lower by `margin`, and not again until
-//!   `dwell` more origins have been judged, so the choice does not flap;
+//! - **the combination** (`--model auto`): per bucket of leads, a weight per
+//!   candidate from its recent errors against a reference candidate's on
+//!   the same pairs ([`combine`]); the served forecast is the weighted mean,
+//!   `combined`. Each origin's combination is made with the weights known
+//!   at its time, so its errors are out of sample like the candidates';
 //! - **calibrated bands**: the quantiles of the served forecast's errors at
 //!   each lead (pooled with neighbouring leads), added to the point
 //!   forecast. Split-conformal in spirit: the bands cover what they claim
 //!   on the recent past, whatever the model thinks of its own uncertainty.
 //!
 //! The logic is pure: callers pass a function that runs candidate `i`.
+
+pub mod combine;
 
 use std::collections::VecDeque;
 
@@ -24,9 +28,28 @@ use kedastral_model_sdk::{Forecast, ForecastRequest, QuantileBand, Series};
 use serde::{Deserialize, Serialize};
 
 use crate::sizing::{self, Chooser, Curve, Replay, Sizing, SizingChoice, SizingRule, Tally};
+use combine::{Combine, Evidence, Weights};
 
-/// The name of the averaged candidate.
-pub const MEAN: &str = "mean";
+/// The name of the combination of several candidates.
+pub const COMBINED: &str = "combined";
+
+/// A candidate's weight below which the served combination does without
+/// calling it (its shadow origins still judge it): an expensive candidate
+/// that adds nothing costs nothing between them.
+const NEGLIGIBLE_WEIGHT: f64 = 0.02;
+
+/// Every how many shadow origins a candidate named `name` forecasts when it
+/// is one of several: the built-ins that cost more per call less often, so
+/// that `auto` costs about what its cheapest members do (BENCHMARKS.md).
+/// Others, whose cost is not known, forecast at every origin.
+pub fn shadow_every(name: &str) -> usize {
+    match name {
+        "mstl" => 2,
+        "arima" => 4,
+        "fracast" => 6,
+        _ => 1,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShadowConfig {
@@ -34,13 +57,10 @@ pub struct ShadowConfig {
     pub spacing: usize,
     /// Shadow origins kept: the scoring window is `spacing * keep` steps.
     pub keep: usize,
-    /// Fully judged origins needed before choosing or calibrating.
+    /// Fully judged origins needed before calibrating.
     pub min_origins: usize,
-    /// How much lower (relative) a challenger's error must be to replace
-    /// the served candidate.
-    pub margin: f64,
-    /// Origins that must pass after a switch before the next one.
-    pub dwell: usize,
+    /// How the candidates are weighted.
+    pub combine: Combine,
     /// Replace the bands by the quantiles of the recent errors.
     pub calibrate: bool,
     /// How fast each band's width follows the share of actuals it held:
@@ -55,17 +75,14 @@ pub struct ShadowConfig {
 
 impl ShadowConfig {
     /// Defaults for a horizon: an origin every half horizon, 144 of them
-    /// (three days of 1-minute steps at horizon 30). Chosen with `kedastral
-    /// backtest --model auto` over six public traces at 1 000 origins: 48
-    /// origins and a 10 % margin switched later and scored worse (geometric
-    /// mean MASE ratio 0.588 against 0.564), 288 no better (0.566).
+    /// (a day and a half of 1-minute steps at horizon 30), enough errors
+    /// per lead for the bands' outer quantiles.
     pub fn for_horizon(horizon: u32, max_history: usize) -> Self {
         Self {
             spacing: (horizon as usize / 2).max(1),
             keep: 144,
             min_origins: 12,
-            margin: 0.05,
-            dwell: 12,
+            combine: Combine::default(),
             calibrate: true,
             adapt_rate: 0.1,
             max_history,
@@ -79,8 +96,19 @@ impl ShadowConfig {
 #[serde(rename_all = "camelCase")]
 pub struct CandidateScore {
     pub name: String,
-    /// Mean absolute error over the judged pairs; `None` before any.
+    /// Mean absolute error over its judged pairs; `None` before any.
     pub mae: Option<f64>,
+    /// The same with recent origins counting more (by the combination's
+    /// half-life): what its weight follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_mae: Option<f64>,
+    /// Its share of the served combination, averaged over the leads;
+    /// `None` for the combination itself and for a single model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// Its share at each bucket of leads (see [`Selection::lead_buckets`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lead_weights: Vec<f64>,
     /// Shadow origins it failed to forecast from.
     pub failures: usize,
 }
@@ -89,13 +117,21 @@ pub struct CandidateScore {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Selection {
-    /// The candidate served.
+    /// What is served: the model, or [`COMBINED`] for several.
     pub chosen: String,
     pub candidates: Vec<CandidateScore>,
+    /// The first lead (1: a step ahead) of each bucket the weights are
+    /// given for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lead_buckets: Vec<usize>,
+    /// The candidate with the largest weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
     /// Shadow origins whose whole horizon has been observed.
     pub judged_origins: usize,
-    /// (origin, lead) pairs every score is over.
+    /// (origin, lead) pairs the served forecast's score is over.
     pub points: usize,
+    /// Times the candidate with the largest weight changed.
     pub switches: u64,
     /// Whether the served bands come from the recent errors.
     pub calibrated: bool,
@@ -153,20 +189,28 @@ struct Served {
 struct Origin {
     /// Unix seconds of the origin's first forecast step.
     time: i64,
-    /// Per real candidate: its point forecast, or `None` if it failed.
+    /// Per real candidate: its point forecast, or `None` if it failed or
+    /// was not due.
     points: Vec<Option<Vec<f64>>>,
+    /// Per real candidate: whether it was called and failed.
+    failed: Vec<bool>,
+    /// The combination of the points with the weights known at `time`:
+    /// `None` until weighed, or if no candidate forecast.
+    combined: Option<Vec<f64>>,
+    weighed: bool,
 }
 
 pub struct Shadow {
     config: ShadowConfig,
-    /// Real candidates, then [`MEAN`] when there are several.
+    /// Real candidates, then [`COMBINED`] when there are several.
     names: Vec<String>,
     real: usize,
+    /// Per real candidate: every how many grid origins it forecasts.
+    every: Vec<usize>,
     origins: VecDeque<Origin>,
-    chosen: usize,
-    decided: bool,
-    /// Unix seconds when the choice last changed.
-    switched_at: Option<i64>,
+    /// The weights for the next forecast served.
+    weights: Weights,
+    leader: Option<usize>,
     switches: u64,
     scores: Vec<CandidateScore>,
     judged: usize,
@@ -200,31 +244,40 @@ struct Latest {
 pub type CallFn<'a, E> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, E> + 'a;
 
 impl Shadow {
-    /// `candidates` in order of preference: the first is served until the
-    /// evidence says otherwise.
+    /// `candidates` in order of preference: the first whose cost allows it
+    /// to forecast at every origin is the one the others are measured
+    /// against.
     pub fn new(candidates: Vec<String>, config: ShadowConfig) -> Self {
         assert!(!candidates.is_empty(), "at least one candidate");
         let real = candidates.len();
+        let every = if real > 1 {
+            candidates.iter().map(|n| shadow_every(n)).collect()
+        } else {
+            vec![1]
+        };
         let mut names = candidates;
         if real > 1 {
-            names.push(MEAN.to_owned());
+            names.push(COMBINED.to_owned());
         }
         let scores = names
             .iter()
             .map(|name| CandidateScore {
                 name: name.clone(),
                 mae: None,
+                recent_mae: None,
+                weight: None,
+                lead_weights: Vec::new(),
                 failures: 0,
             })
             .collect();
         Self {
+            weights: Weights::equal(&vec![true; real], 1),
             config,
             names,
             real,
+            every,
             origins: VecDeque::new(),
-            chosen: 0,
-            decided: false,
-            switched_at: None,
+            leader: None,
             switches: 0,
             scores,
             judged: 0,
@@ -240,9 +293,16 @@ impl Shadow {
     }
 
     pub fn selection(&self) -> Selection {
+        let several = self.real > 1;
         Selection {
-            chosen: self.names[self.chosen].clone(),
+            chosen: self.names[if several { self.real } else { 0 }].clone(),
             candidates: self.scores.clone(),
+            lead_buckets: if several {
+                self.weights.starts.iter().map(|s| s + 1).collect()
+            } else {
+                Vec::new()
+            },
+            leader: self.leader.map(|i| self.names[i].clone()),
             judged_origins: self.judged,
             points: self.points,
             switches: self.switches,
@@ -257,103 +317,134 @@ impl Shadow {
 
     /// Brings the shadow origins up to `request`'s history (running at most
     /// `budget` new shadow forecasts per candidate, oldest first; `None`:
-    /// all), re-scores, maybe switches, and forecasts with the served
-    /// candidate. If it fails, the next best that works answers instead;
-    /// if every one fails, the error is the served candidate's.
+    /// all), re-scores and re-weighs, and forecasts: with the one model, or
+    /// the weighted mean of the candidates that answer (one failing leaves
+    /// its weight to the others). If every one fails, the error is the
+    /// first one's.
     pub fn forecast<E>(
         &mut self,
         request: &ForecastRequest,
         budget: Option<usize>,
         call: &mut CallFn<'_, E>,
     ) -> Result<Forecast, E> {
-        self.update(
-            &request.history,
-            request.horizon as usize,
-            budget,
-            request,
-            call,
-        );
-        self.rescore(&request.history, request.horizon as usize);
-        let mut order: Vec<usize> = (0..self.names.len()).collect();
-        order.sort_by(|&a, &b| {
-            let key = |i: usize| {
-                (
-                    i != self.chosen,
-                    self.scores[i].mae.unwrap_or(f64::INFINITY),
-                )
-            };
-            let (ka, kb) = (key(a), key(b));
-            ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
-        });
+        let horizon = request.horizon as usize;
+        self.update(&request.history, horizon, budget, request, call);
+        self.rescore(&request.history, horizon);
         let end = request.history.time_of(request.history.len());
         let mut points = vec![None; self.real];
-        let mut first_error = None;
-        for i in order {
-            let answer = self.run(i, request, call, &mut points);
-            match answer {
-                Ok(mut forecast) => {
-                    self.latest = Some(Latest {
-                        end,
-                        horizon: request.horizon as usize,
-                        points,
-                    });
-                    self.calibrated = false;
-                    if self.config.calibrate && self.judged >= self.config.min_origins {
-                        self.adapt(&request.history);
-                        self.calibrated = self.calibrate(i, &request.history, &mut forecast);
-                    }
-                    if self.config.sizing.is_some() {
-                        self.fit_sizing(i, &request.history, forecast.values.len());
-                    }
-                    if self.calibrated {
-                        self.served.push_back(Served {
-                            time: end,
-                            bands: forecast
-                                .quantiles
-                                .iter()
-                                .map(|b| (b.level, b.values.clone()))
-                                .collect(),
-                        });
-                    }
-                    return Ok(forecast);
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
+        let answer = self.run(request, call, &mut points);
         self.latest = Some(Latest {
             end,
-            horizon: request.horizon as usize,
+            horizon,
             points,
         });
-        Err(first_error.expect("at least one candidate was tried"))
+        let (mut forecast, served) = answer?;
+        self.calibrated = false;
+        if self.config.calibrate && self.judged >= self.config.min_origins {
+            self.adapt(&request.history);
+            self.calibrated = self.calibrate(served, &request.history, &mut forecast);
+        }
+        if self.config.sizing.is_some() {
+            self.fit_sizing(served, &request.history, forecast.values.len());
+        }
+        if self.calibrated {
+            self.served.push_back(Served {
+                time: end,
+                bands: forecast
+                    .quantiles
+                    .iter()
+                    .map(|b| (b.level, b.values.clone()))
+                    .collect(),
+            });
+        }
+        Ok(forecast)
     }
 
-    /// Candidate `i`'s forecast: a real one's own, or the average. The
-    /// point forecasts of the real candidates called go into `points`.
+    /// The forecast served and the index whose shadow errors calibrate it:
+    /// the one model's, or the combination of the candidates that answer.
+    /// The point forecasts of the candidates called go into `points`.
     fn run<E>(
         &self,
-        i: usize,
         request: &ForecastRequest,
         call: &mut CallFn<'_, E>,
         points: &mut [Option<Vec<f64>>],
-    ) -> Result<Forecast, E> {
-        let mut one = |j: usize| {
+    ) -> Result<(Forecast, usize), E> {
+        let mut one = |j: usize, points: &mut [Option<Vec<f64>>]| {
             let answer = call(j, request);
             if let Ok(f) = &answer {
                 points[j] = Some(f.values.clone());
             }
             answer
         };
-        if i < self.real {
-            return one(i);
+        if self.real == 1 {
+            return one(0, points).map(|f| (f, 0));
         }
-        let mut answers = Vec::with_capacity(self.real);
-        for j in 0..self.real {
-            answers.push(one(j)?);
+        let eligible = self.eligible();
+        // Those with weight first; the others only if none of them answers.
+        let (weighty, rest): (Vec<usize>, Vec<usize>) = (0..self.real)
+            .filter(|&j| eligible[j])
+            .partition(|&j| self.weights.most(j) >= NEGLIGIBLE_WEIGHT);
+        let mut answers: Vec<Option<Forecast>> = vec![None; self.real];
+        let mut first_error = None;
+        for group in [weighty, rest] {
+            for j in group {
+                match one(j, points) {
+                    Ok(f) => answers[j] = Some(f),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if answers.iter().any(Option::is_some) {
+                return Ok((self.weighted(&answers), self.real));
+            }
         }
-        Ok(average(&answers))
+        // Every eligible candidate failed (or none is eligible): the
+        // others, in order, the first answer served alone.
+        for j in (0..self.real).filter(|&j| !eligible[j]) {
+            match one(j, points) {
+                Ok(f) => return Ok((f, j)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.expect("at least one candidate was tried"))
+    }
+
+    /// The forecasts given, combined with the current weights: the points,
+    /// and each band the same weighted mean of the candidates' bands (what
+    /// is served until calibration replaces them).
+    fn weighted(&self, answers: &[Option<Forecast>]) -> Forecast {
+        let present: Vec<&Forecast> = answers.iter().flatten().collect();
+        let values: Vec<Option<&[f64]>> = answers
+            .iter()
+            .map(|a| a.as_ref().map(|f| f.values.as_slice()))
+            .collect();
+        let quantiles = present[0]
+            .quantiles
+            .iter()
+            .enumerate()
+            .map(|(b, band)| {
+                let rows: Vec<Option<&[f64]>> = answers
+                    .iter()
+                    .map(|a| a.as_ref().map(|f| f.quantiles[b].values.as_slice()))
+                    .collect();
+                QuantileBand {
+                    level: band.level,
+                    values: self.weights.combine(&rows).expect("one answered"),
+                }
+            })
+            .collect();
+        Forecast {
+            values: self.weights.combine(&values).expect("one answered"),
+            quantiles,
+        }
+    }
+
+    /// Whether real candidate `i` forecasts at the shadow origin at `time`.
+    fn due(&self, i: usize, time: i64, grid: i64) -> bool {
+        time.div_euclid(grid) % self.every[i] as i64 == 0
     }
 
     fn update<E>(
@@ -400,13 +491,27 @@ impl Shadow {
                         .latest
                         .as_ref()
                         .filter(|l| l.end == time && l.horizon == horizon);
+                    let mut failed = vec![false; self.real];
                     let points = (0..self.real)
-                        .map(|i| match known.and_then(|l| l.points[i].clone()) {
-                            Some(points) => Some(points),
-                            None => call(i, &shadow_request).ok().map(|f| f.values),
+                        .map(|i| {
+                            if let Some(points) = known.and_then(|l| l.points[i].clone()) {
+                                return Some(points);
+                            }
+                            if !self.due(i, time, grid) {
+                                return None;
+                            }
+                            let answer = call(i, &shadow_request).ok().map(|f| f.values);
+                            failed[i] = answer.is_none();
+                            answer
                         })
                         .collect();
-                    fresh.push(Origin { time, points });
+                    fresh.push(Origin {
+                        time,
+                        points,
+                        failed,
+                        combined: None,
+                        weighed: false,
+                    });
                     ran += 1;
                 }
             }
@@ -415,102 +520,152 @@ impl Shadow {
         self.origins.extend(fresh);
     }
 
-    /// Per candidate, the absolute errors over the pairs every eligible
-    /// candidate forecast; then the choice.
+    /// Per real candidate: whether it is weighed (and averaged). One that
+    /// failed at more than a tenth of the origins it was called at cannot
+    /// be relied on.
+    fn eligible(&self) -> Vec<bool> {
+        (0..self.real)
+            .map(|i| {
+                let (failed, called) = self.origins.iter().fold((0, 0), |(f, c), o| {
+                    let called = o.failed[i] || o.points[i].is_some();
+                    (f + usize::from(o.failed[i]), c + usize::from(called))
+                });
+                failed * 10 <= called
+            })
+            .collect()
+    }
+
+    /// The candidates' weights at `time` from the origins before `before`
+    /// (in the window), with what the history showed by then.
+    fn weights_at(
+        &self,
+        time: i64,
+        before: usize,
+        history: &Series,
+        horizon: usize,
+        eligible: &[bool],
+    ) -> Weights {
+        let step = i64::from(history.step_seconds.max(1));
+        let grid = (step * self.config.spacing as i64) as f64;
+        // The reference: the first eligible candidate forecast most often.
+        let reference = (0..self.real)
+            .filter(|&i| eligible[i])
+            .min_by_key(|&i| self.every[i])
+            .unwrap_or(0);
+        let known = ((time - history.start_unix_seconds) / step).clamp(0, history.len() as i64);
+        let evidence = self.origins.iter().take(before).filter_map(|o| {
+            let first = (o.time - history.start_unix_seconds) / step;
+            if first < 0 || first >= known {
+                return None;
+            }
+            let last = (first + horizon as i64).min(known);
+            Some(Evidence {
+                age: (time - o.time) as f64 / grid,
+                points: &o.points,
+                actuals: &history.values[first as usize..last as usize],
+            })
+        });
+        combine::weigh(&self.config.combine, horizon, eligible, reference, evidence)
+    }
+
+    /// Weighs the candidates, combines each origin not yet combined with
+    /// the weights of its time, and scores every candidate on its own
+    /// judged pairs (the combination on the origins it was made for).
     fn rescore(&mut self, history: &Series, horizon: usize) {
         let step = i64::from(history.step_seconds.max(1));
-        let total = self.origins.len();
-        let failures: Vec<usize> = (0..self.real)
-            .map(|i| {
-                self.origins
+        let eligible = self.eligible();
+        if self.real > 1 {
+            for k in 0..self.origins.len() {
+                if self.origins[k].weighed {
+                    continue;
+                }
+                let origin = &self.origins[k];
+                let weights = self.weights_at(origin.time, k, history, horizon, &eligible);
+                let points: Vec<Option<&[f64]>> = origin
+                    .points
                     .iter()
-                    .filter(|o| o.points[i].is_none())
-                    .count()
-            })
-            .collect();
-        // A candidate that failed on more than a tenth of the origins is
-        // not judged (nor averaged): it cannot be relied on.
-        let eligible: Vec<bool> = failures.iter().map(|&f| f * 10 <= total).collect();
-        let mut sums = vec![0.0; self.names.len()];
-        let mut points = 0usize;
-        let mut judged = 0usize;
-        for origin in &self.origins {
-            let usable: Vec<&Vec<f64>> = (0..self.real)
-                .filter(|&i| eligible[i])
-                .filter_map(|i| origin.points[i].as_ref())
-                .collect();
-            if usable.len() < eligible.iter().filter(|&&e| e).count() || usable.is_empty() {
-                continue;
+                    .zip(&eligible)
+                    .map(|(p, &e)| p.as_deref().filter(|_| e))
+                    .collect();
+                let combined = weights.combine(&points);
+                let origin = &mut self.origins[k];
+                origin.combined = combined;
+                origin.weighed = true;
             }
+            let end = history.time_of(history.len());
+            self.weights = self.weights_at(end, self.origins.len(), history, horizon, &eligible);
+        }
+        let mut sums = vec![(0.0, 0usize); self.names.len()];
+        let mut judged = 0usize;
+        let served = if self.real > 1 { self.real } else { 0 };
+        for origin in &self.origins {
             let first = (origin.time - history.start_unix_seconds) / step;
             if first < 0 {
                 continue;
             }
             let first = first as usize;
-            if first + horizon <= history.len() {
+            let served_point = if served == self.real {
+                origin.combined.as_ref()
+            } else {
+                origin.points[0].as_ref()
+            };
+            if served_point.is_some() && first + horizon <= history.len() {
                 judged += 1;
             }
-            for lead in 0..horizon {
-                let Some(&actual) = history.values.get(first + lead) else {
-                    break;
+            let actuals = history.values.get(first..).unwrap_or(&[]);
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let point = if i < self.real {
+                    origin.points[i].as_ref()
+                } else {
+                    origin.combined.as_ref()
                 };
-                if actual.is_nan() {
-                    continue;
-                }
-                points += 1;
-                let mut k = 0;
-                let mut mean = 0.0;
-                for i in 0..self.real {
-                    if !eligible[i] {
-                        continue;
+                let Some(point) = point else { continue };
+                for (value, actual) in point.iter().zip(actuals).take(horizon) {
+                    if !actual.is_nan() {
+                        sum.0 += (value - actual).abs();
+                        sum.1 += 1;
                     }
-                    let value = usable[k][lead];
-                    k += 1;
-                    sums[i] += (value - actual).abs();
-                    mean += value;
-                }
-                if self.real > 1 {
-                    mean /= usable.len() as f64;
-                    sums[self.real] += (mean - actual).abs();
                 }
             }
         }
+        let several = self.real > 1;
         for (i, score) in self.scores.iter_mut().enumerate() {
             let ok = i >= self.real || eligible[i];
-            score.failures = failures.get(i).copied().unwrap_or(0);
-            score.mae = (ok && points > 0).then(|| sums[i] / points as f64);
+            let (sum, count) = sums[i];
+            score.failures = self
+                .origins
+                .iter()
+                .filter(|o| o.failed.get(i).copied().unwrap_or(false))
+                .count();
+            score.mae = (ok && count > 0).then(|| sum / count as f64);
+            let real = several && i < self.real;
+            score.recent_mae = if real {
+                self.weights.recent_mae[i]
+            } else {
+                None
+            };
+            score.weight = real.then(|| self.weights.mean(i, horizon));
+            score.lead_weights = if real {
+                self.weights.by_bucket.iter().map(|w| w[i]).collect()
+            } else {
+                Vec::new()
+            };
         }
-        self.points = points;
+        self.points = sums[served].1;
         self.judged = judged;
-        let grid = step * self.config.spacing as i64;
-        self.choose(history.time_of(history.len()), grid);
-    }
-
-    /// `now` is the end of the history; `grid` the seconds between origins.
-    fn choose(&mut self, now: i64, grid: i64) {
-        if self.names.len() == 1 || self.judged < self.config.min_origins {
-            return;
+        if several && self.judged >= self.config.min_origins {
+            let leader = (0..self.real)
+                .max_by(|&a, &b| {
+                    let (wa, wb) = (self.weights.mean(a, horizon), self.weights.mean(b, horizon));
+                    // Ties go to the earlier candidate.
+                    wa.total_cmp(&wb).then(b.cmp(&a))
+                })
+                .expect("candidates");
+            if self.leader.is_some_and(|l| l != leader) {
+                self.switches += 1;
+            }
+            self.leader = Some(leader);
         }
-        let mae = |i: usize| self.scores[i].mae.unwrap_or(f64::INFINITY);
-        let best = (0..self.names.len())
-            .min_by(|&a, &b| mae(a).total_cmp(&mae(b)))
-            .expect("candidates");
-        if best == self.chosen || !mae(best).is_finite() {
-            self.decided = true;
-            return;
-        }
-        // One origin is judged per grid interval of time.
-        let rested = self
-            .switched_at
-            .is_none_or(|t| now - t >= self.config.dwell as i64 * grid);
-        let clearly_better = mae(best) < mae(self.chosen) * (1.0 - self.config.margin);
-        let chosen_unusable = !mae(self.chosen).is_finite();
-        if !self.decided || chosen_unusable || (clearly_better && rested) {
-            self.chosen = best;
-            self.switched_at = Some(now);
-            self.switches += 1;
-        }
-        self.decided = true;
     }
 
     /// Moves each level's effective level by how often the served bands
@@ -840,13 +995,14 @@ impl Shadow {
         (choice, self.sizing_band(index, point))
     }
 
-    /// Candidate `i`'s point forecast from a shadow origin.
+    /// Candidate `i`'s point forecast from a shadow origin: a real one's, or
+    /// the combination's.
     fn point_of(&self, i: usize, origin: &Origin) -> Option<Vec<f64>> {
         if i < self.real {
-            return origin.points[i].clone();
+            origin.points[i].clone()
+        } else {
+            origin.combined.clone()
         }
-        let answers: Vec<&[f64]> = origin.points.iter().flatten().map(Vec::as_slice).collect();
-        (answers.len() == self.real).then(|| mean_of(&answers))
     }
 }
 
@@ -920,37 +1076,6 @@ fn quantile_loss(
         }
     }
     loss
-}
-
-/// The mean of equally long rows, element by element.
-fn mean_of(rows: &[&[f64]]) -> Vec<f64> {
-    let n = rows.len() as f64;
-    (0..rows[0].len())
-        .map(|l| rows.iter().map(|r| r[l]).sum::<f64>() / n)
-        .collect()
-}
-
-/// The average of several forecasts of the same request, band by band.
-fn average(answers: &[Forecast]) -> Forecast {
-    let values: Vec<&[f64]> = answers.iter().map(|f| f.values.as_slice()).collect();
-    Forecast {
-        values: mean_of(&values),
-        quantiles: answers[0]
-            .quantiles
-            .iter()
-            .enumerate()
-            .map(|(b, band)| {
-                let rows: Vec<&[f64]> = answers
-                    .iter()
-                    .map(|f| f.quantiles[b].values.as_slice())
-                    .collect();
-                QuantileBand {
-                    level: band.level,
-                    values: mean_of(&rows),
-                }
-            })
-            .collect(),
-    }
 }
 
 #[cfg(test)]
@@ -1034,27 +1159,32 @@ mod tests {
     }
 
     #[test]
-    fn serves_the_first_candidate_until_the_evidence_picks_the_better_one() {
+    fn the_combination_weighs_the_better_candidate_as_the_evidence_comes() {
         let history = series(6000, 5.0, 1);
-        let mut shadow = Shadow::new(
-            vec!["last".into(), "truth".into()],
-            ShadowConfig::for_horizon(30, 2000),
-        );
-        // Candidate order swapped: index 0 is "last" here.
-        let mut swapped = |i: usize, r: &ForecastRequest| call(1 - i, r);
+        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
         shadow
-            .forecast(&request(&history, 3000), Some(0), &mut swapped)
+            .forecast(&request(&history, 3000), Some(0), &mut call)
             .unwrap();
-        assert_eq!(shadow.selection().chosen, "last", "no evidence yet");
+        let selection = shadow.selection();
+        assert_eq!(selection.chosen, COMBINED);
+        let weight = |s: &Selection, name: &str| {
+            s.candidates
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.weight)
+                .unwrap()
+        };
+        assert_eq!(weight(&selection, "truth"), 0.5, "no evidence yet");
         for end in (3001..4000).step_by(5) {
             shadow
-                .forecast(&request(&history, end), None, &mut swapped)
+                .forecast(&request(&history, end), None, &mut call)
                 .unwrap();
         }
         let selection = shadow.selection();
-        assert_eq!(selection.chosen, "truth");
-        assert_eq!(selection.switches, 1);
+        assert!(weight(&selection, "truth") > 0.95, "{selection:?}");
+        assert_eq!(selection.leader.as_deref(), Some("truth"));
         assert!(selection.judged_origins >= 12);
+        assert_eq!(selection.lead_buckets, [1, 4, 9, 16]);
         let mae = |name: &str| {
             selection
                 .candidates
@@ -1066,6 +1196,15 @@ mod tests {
         // Noise of sigma 5 has a mean absolute value of about 4.
         assert!((3.0..5.0).contains(&mae("truth")), "{selection:?}");
         assert!(mae("last") > mae("truth"));
+        // The combination was made with the weights of each origin's time:
+        // between the two, near the better one.
+        assert!(mae(COMBINED) < mae("last") && mae(COMBINED) < 1.5 * mae("truth"));
+        // The served forecast is near the better candidate's.
+        let f = shadow
+            .forecast(&request(&history, 4000), None, &mut call)
+            .unwrap();
+        let truth = call(0, &request(&history, 4000)).unwrap().values;
+        assert!((f.values[10] - truth[10]).abs() < 0.1 * truth[10], "{f:?}");
     }
 
     #[test]
@@ -1085,8 +1224,9 @@ mod tests {
         shadow
             .forecast(&request(&history, 3001), None, &mut counted)
             .unwrap();
-        // The origin at 3000 needed the other candidate only; then the
-        // served one forecast from 3001.
+        // The origin at 3000 took the forecast served then; the other
+        // candidate, of negligible weight beside the truth, was not served,
+        // so the origin called it. Then the served one forecast from 3001.
         assert_eq!(*calls.borrow(), vec![(1, 1999), (0, 2000)]);
         let origin = shadow.origins.back().unwrap();
         assert_eq!(origin.time, 3000 * STEP as i64);
@@ -1095,7 +1235,7 @@ mod tests {
     }
 
     #[test]
-    fn equal_candidates_do_not_flap() {
+    fn equal_candidates_share_the_weight() {
         let history = series(9000, 5.0, 2);
         let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
         // Both candidates know the truth, one with a small wobble of its own.
@@ -1107,12 +1247,17 @@ mod tests {
             }
             Ok(f)
         };
-        for end in (3000..9000).step_by(3) {
+        for end in (3000..9000).step_by(7) {
             shadow
                 .forecast(&request(&history, end), None, &mut twins)
                 .unwrap();
+            if end >= 4000 {
+                let s = shadow.selection();
+                let w = s.candidates[0].weight.unwrap();
+                // The noise dwarfs the wobble.
+                assert!((0.2..0.8).contains(&w), "{s:?}");
+            }
         }
-        assert!(shadow.selection().switches <= 1, "{:?}", shadow.selection());
     }
 
     #[test]
@@ -1177,27 +1322,29 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_candidate_is_never_served() {
+    fn a_failing_candidate_gets_no_weight() {
         let history = series(5000, 5.0, 4);
         let mut shadow = Shadow::new(
             vec!["broken".into(), "truth".into()],
             ShadowConfig::for_horizon(30, 2000),
         );
         let mut calls = |i: usize, r: &ForecastRequest| call(if i == 0 { 2 } else { 0 }, r);
-        // The preferred candidate fails: the next one answers at once.
+        // One candidate fails: the other's forecast is served alone.
         let f = shadow
             .forecast(&request(&history, 3000), Some(0), &mut calls)
             .unwrap();
         assert_eq!(f.values[0], truth(3000));
         for end in (3001..4000).step_by(5) {
-            shadow
+            let f = shadow
                 .forecast(&request(&history, end), None, &mut calls)
                 .unwrap();
+            assert_eq!(f.values[0], truth(end as i64));
         }
         let selection = shadow.selection();
-        assert_eq!(selection.chosen, "truth");
         let broken = &selection.candidates[0];
         assert_eq!((broken.mae, broken.failures > 0), (None, true));
+        assert_eq!(broken.weight, Some(0.0));
+        assert_eq!(selection.candidates[1].weight, Some(1.0));
     }
 
     #[test]
@@ -1216,6 +1363,60 @@ mod tests {
     }
 
     #[test]
+    fn a_costly_candidate_forecasts_at_fewer_origins_and_is_not_called_without_weight() {
+        let history = series(6000, 5.0, 8);
+        let every = shadow_every("fracast");
+        let mut shadow = Shadow::new(
+            vec!["baseline".into(), "fracast".into()],
+            ShadowConfig::for_horizon(30, 2000),
+        );
+        // "fracast" here forecasts the last value, far worse than the truth.
+        let calls = std::cell::RefCell::new(Vec::new());
+        let mut counted = |i: usize, r: &ForecastRequest| {
+            calls.borrow_mut().push((i, r.history.len()));
+            call(i, r)
+        };
+        shadow
+            .forecast(&request(&history, 3000), None, &mut counted)
+            .unwrap();
+        let costly: Vec<usize> = calls
+            .borrow()
+            .iter()
+            .filter(|c| c.0 == 1)
+            .map(|c| c.1)
+            .collect();
+        // The shadow origins of the window on its lattice, then the one
+        // served.
+        let lattice = (1001..3000).filter(|t| t % (15 * every) == 0).count();
+        assert_eq!(costly.len(), lattice + 1, "{costly:?}");
+        let origin = |len: usize| (3000 - 2000 + len) as i64;
+        assert!(
+            costly[..costly.len() - 1]
+                .iter()
+                .all(|&len| origin(len) % (15 * every as i64) == 0),
+            "{costly:?}"
+        );
+        for end in (3001..3200).step_by(7) {
+            shadow
+                .forecast(&request(&history, end), None, &mut counted)
+                .unwrap();
+        }
+        let selection = shadow.selection();
+        assert!(selection.candidates[1].weight.unwrap() < NEGLIGIBLE_WEIGHT);
+        // Its weight negligible, serving does without it.
+        calls.borrow_mut().clear();
+        shadow
+            .forecast(&request(&history, 3201), None, &mut counted)
+            .unwrap();
+        let served = calls
+            .borrow()
+            .iter()
+            .filter(|c| c.0 == 1 && c.1 == 2000)
+            .count();
+        assert_eq!(served, 0, "{:?}", calls.borrow());
+    }
+
+    #[test]
     fn a_budget_bounds_the_shadow_forecasts_per_call() {
         let history = series(5000, 5.0, 6);
         let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
@@ -1227,7 +1428,8 @@ mod tests {
         shadow
             .forecast(&request(&history, 3000), Some(4), &mut counting)
             .unwrap();
-        // Four origins for each of two candidates, then the served one.
-        assert_eq!(count, 4 * 2 + 1);
+        // Four origins for each of two candidates, then both again for the
+        // combination served.
+        assert_eq!(count, 4 * 2 + 2);
     }
 }
