@@ -12,7 +12,8 @@ naive's MAE, RMSE and MASE and comparing with the numbers Kedastral prints
 
 Usage:
     python3 scripts/compare_statsforecast.py [--binary target/debug/kedastral]
-        [--origins 200] [--jobs 2] [--weekly] [--json OUT] [--reuse OUT] [TRACE.csv ...]
+        [--origins 200] [--models baseline,auto] [--jobs 2] [--weekly] [--json OUT]
+        [--reuse OUT] [TRACE.csv ...]
 
 --reuse takes the statsforecast rows from an earlier --json file (same
 traces and origins) and recomputes only Kedastral's, which takes seconds.
@@ -288,10 +289,10 @@ def evaluate_trace(trace: Path, args: argparse.Namespace) -> dict:
     scale = seasonal_scale(y[:first], season)
 
     ked = {}
-    for m in KEDASTRAL_MODELS:
+    for m in args.models:
         report, wall = run_kedastral(args.binary, m, trace, args.origins)
         ked[m] = (report, wall)
-    ref = ked[KEDASTRAL_MODELS[0]][0]
+    ref = ked[args.models[0]][0]
     if (ref["origins"], ref["stride"], ref["seasonSteps"], ref["stepSeconds"]) != (
         len(origins), stride, season, step
     ):
@@ -440,6 +441,8 @@ def main() -> None:
                    help=f"where the default traces are (default: {DEFAULT_DATA})")
     p.add_argument("--binary", default="target/debug/kedastral")
     p.add_argument("--origins", type=int, default=200)
+    p.add_argument("--models", type=lambda s: s.split(","), default=KEDASTRAL_MODELS,
+                   help=f"Kedastral models to run, comma-separated (default: {','.join(KEDASTRAL_MODELS)})")
     p.add_argument("--fit-days", type=float, default=4.0,
                    help="statsforecast models are fitted on the last this many days of the "
                         "capped history, at most 2880 points (2 days of 1-minute data); default 4")

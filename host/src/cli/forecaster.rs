@@ -101,7 +101,7 @@ pub struct WorkloadArgs {
     /// How often the model forecasts anew (e.g. `5m`); between, the last
     /// forecast is served from the newest point on, while collection,
     /// planning and the live error run every tick. `0s`: every tick
-    /// [default: half the horizon for `fracast`, else 0s].
+    /// [default: half the horizon for `fracast` and `auto`, else 0s].
     #[arg(long, env = "KEDASTRAL_REFRESH")]
     pub refresh: Option<String>,
     /// Calibrate the quantile bands on the recent forecast errors (`false`:

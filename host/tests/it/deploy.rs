@@ -124,6 +124,8 @@ fn the_dashboard_uses_only_exported_metrics() {
         "kedastral_errors_total",
         "kedastral_candidate_mae",
         "kedastral_candidate_served",
+        "kedastral_candidate_weight",
+        "kedastral_candidate_recent_mae",
         "kedastral_model_switches_total",
         "kedastral_bands_calibrated",
     ] {
