@@ -38,15 +38,23 @@ pub const COMBINED: &str = "combined";
 /// that adds nothing costs nothing between them.
 const NEGLIGIBLE_WEIGHT: f64 = 0.02;
 
+/// Shadow origins kept when several candidates are weighed: a day of
+/// 1-minute steps at the default horizon, where a single model keeps
+/// [`ShadowConfig::for_horizon`]'s 144. Origins older than 96 carry under 2 %
+/// of the weights' evidence at their half-life of 16, and the fewer origins
+/// keep `auto`'s shadow evaluation, five models deep, at about the cost of
+/// one model's.
+const COMBINED_KEEP: usize = 96;
+
 /// Every how many shadow origins a candidate named `name` forecasts when it
 /// is one of several: the built-ins that cost more per call less often, so
 /// that `auto` costs about what its cheapest members do (BENCHMARKS.md).
 /// Others, whose cost is not known, forecast at every origin.
 pub fn shadow_every(name: &str) -> usize {
     match name {
-        "mstl" => 3,
-        "arima" => 6,
-        "fracast" => 8,
+        "mstl" => 2,
+        "arima" => 4,
+        "fracast" => 6,
         _ => 1,
     }
 }
@@ -247,9 +255,12 @@ impl Shadow {
     /// `candidates` in order of preference: the first whose cost allows it
     /// to forecast at every origin is the one the others are measured
     /// against.
-    pub fn new(candidates: Vec<String>, config: ShadowConfig) -> Self {
+    pub fn new(candidates: Vec<String>, mut config: ShadowConfig) -> Self {
         assert!(!candidates.is_empty(), "at least one candidate");
         let real = candidates.len();
+        if real > 1 {
+            config.keep = config.keep.min(COMBINED_KEEP);
+        }
         let every = if real > 1 {
             candidates.iter().map(|n| shadow_every(n)).collect()
         } else {
@@ -1390,11 +1401,14 @@ mod tests {
             .collect();
         // The shadow origins of the window on its lattice only: they show
         // its weight negligible, so the forecast served does without it.
-        let lattice = (1001..3000).filter(|t| t % (15 * every) == 0).count();
+        let window = 3000 - 15 * COMBINED_KEEP;
+        let lattice = (window + 1..3000).filter(|t| t % (15 * every) == 0).count();
         assert_eq!(costly.len(), lattice, "{costly:?}");
         let origin = |len: usize| (3000 - 2000 + len) as i64;
         assert!(
-            costly.iter().all(|&len| origin(len) % (15 * every as i64) == 0),
+            costly
+                .iter()
+                .all(|&len| origin(len) % (15 * every as i64) == 0),
             "{costly:?}"
         );
         assert!(shadow.weights.most(1) < NEGLIGIBLE_WEIGHT);

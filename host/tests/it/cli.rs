@@ -83,9 +83,9 @@ fn auto_serves_the_combination_and_shows_the_weights_with_calibrated_bands() {
     assert_eq!(json["model"]["name"], "auto");
     let selection = &json["selection"];
     assert_eq!(selection["calibrated"], true, "{selection}");
-    // 144 shadow origins, every half horizon, fit in the input; the newest
-    // two are less than a horizon old, so not yet wholly judged.
-    assert_eq!(selection["judgedOrigins"], 142, "{selection}");
+    // Auto's 96 shadow origins, every half horizon, fit in the input; the
+    // newest two are less than a horizon old, so not yet wholly judged.
+    assert_eq!(selection["judgedOrigins"], 94, "{selection}");
     assert_eq!(selection["chosen"], "combined");
     let candidates = selection["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 6);
