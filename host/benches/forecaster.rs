@@ -20,6 +20,9 @@
 //! over the same 15 ticks. Its window is 2 hours so the shadow evaluation
 //! fills in a few cycles; the network reads 2 048 points whatever the
 //! history (a shorter one is padded), so a call costs the same.
+//!
+//! `auto-fleet` (with `KEDASTRAL_BENCH_AUTO=1`) is 1 000 workloads on
+//! `auto`, each tick timed on its own.
 
 use std::time::Duration;
 
@@ -197,5 +200,77 @@ fn fracast_fleet(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tick, fracast_fleet);
+/// Ticks of the auto fleet measured one by one: two refresh cycles.
+const AUTO_TICKS: usize = 2 * CYCLE as usize;
+
+/// 1 000 workloads on `auto` (`KEDASTRAL_BENCH_CANDIDATES`, comma-separated,
+/// passes `candidates`: `-fracast` for auto without it), ticked a minute at
+/// a time with the default refresh (every half horizon): the warm start, then
+/// each tick's CPU time, printed as median, mean and worst, and the resident
+/// memory. Ticks are timed one by one since a refresh tick costs far more than
+/// the others: criterion's means over several would hide both figures. Runs
+/// only with `KEDASTRAL_BENCH_AUTO=1` (minutes with fracast).
+fn auto_fleet(_: &mut Criterion) {
+    if std::env::var("KEDASTRAL_BENCH_AUTO").as_deref() != Ok("1") {
+        return;
+    }
+    let candidates: Vec<String> = std::env::var("KEDASTRAL_BENCH_CANDIDATES")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let trace = trace();
+    let runtime = model_runtime();
+    let tokio = tokio_runtime();
+    let workloads = (0..WORKLOADS)
+        .map(|i| {
+            config::check(WorkloadFile {
+                name: format!("a{i:04}"),
+                prom_query: "replay".into(),
+                target_per_pod: 5.0,
+                window: Some("3h".into()),
+                horizon: Some("30m".into()),
+                model: Some("auto".into()),
+                candidates: Some(candidates.clone()),
+                ..WorkloadFile::default()
+            })
+            .expect("a valid workload")
+        })
+        .collect();
+    let rss_before = status_kib("VmRSS:");
+    let mut forecaster = replay_forecaster(&runtime, workloads, &trace);
+    let mut now: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(3_000), 0).unwrap();
+    let started = cpu_time();
+    tokio.block_on(forecaster.tick_all(now));
+    let warm_start = cpu_time() - started;
+    // Two cycles into filling the shadow evaluation (12 origins of 3 hours):
+    // from then on each tick runs what a full one runs.
+    for _ in 0..2 * CYCLE {
+        now += chrono::Duration::minutes(1);
+        tokio.block_on(forecaster.tick_all(now));
+    }
+    let mut ticks: Vec<f64> = (0..AUTO_TICKS)
+        .map(|_| {
+            now += chrono::Duration::minutes(1);
+            let before = cpu_time();
+            tokio.block_on(forecaster.tick_all(now));
+            (cpu_time() - before).as_secs_f64()
+        })
+        .collect();
+    ticks.sort_by(f64::total_cmp);
+    let mean = ticks.iter().sum::<f64>() / ticks.len() as f64;
+    println!(
+        "auto fleet ({} workloads, candidates {candidates:?}): warm start {:.2} s CPU; \
+         per tick over {AUTO_TICKS} ticks: median {:.3} s, mean {:.3} s, worst {:.3} s CPU; \
+         resident memory {} MiB (peak {} MiB, {} MiB before the forecaster was built)",
+        WORKLOADS,
+        warm_start.as_secs_f64(),
+        ticks[ticks.len() / 2],
+        mean,
+        ticks[ticks.len() - 1],
+        status_kib("VmRSS:") / 1024,
+        status_kib("VmHWM:") / 1024,
+        rss_before / 1024,
+    );
+}
+
+criterion_group!(benches, tick, fracast_fleet, auto_fleet);
 criterion_main!(benches);

@@ -140,6 +140,20 @@ impl WorkloadConfig {
         self.horizon_steps().saturating_add(self.refresh_steps())
     }
 
+    /// Seconds this workload's refreshes and shadow origins are offset from
+    /// multiples of the shadow spacing (half the horizon): a whole number
+    /// of steps below it, from a hash of the name, so a forecaster's
+    /// workloads refresh on different ticks rather than all on one.
+    pub fn phase_seconds(&self) -> i64 {
+        let step = self.step.as_secs().max(1);
+        let spacing = u64::from(self.horizon_steps() / 2).max(1);
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let hash = self.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        ((hash % spacing) * step) as i64
+    }
+
     /// History points kept.
     pub fn window_points(&self) -> usize {
         (self.window.as_secs() / self.step.as_secs().max(1)) as usize
@@ -565,6 +579,26 @@ mod tests {
         let w = one("model = \"fracast\"\nrefresh = \"5m\"").unwrap();
         assert_eq!(w[0].refresh, Duration::from_secs(300));
         assert_eq!(w[0].model_horizon_steps(), 34);
+    }
+
+    #[test]
+    fn workloads_refresh_on_phases_spread_over_the_spacing() {
+        let phases: Vec<i64> = (0..60)
+            .map(|i| {
+                let mut w = one("").unwrap().remove(0);
+                w.name = format!("w{i}");
+                w.phase_seconds()
+            })
+            .collect();
+        // Whole minutes below the spacing of 15 (half the default horizon).
+        assert!(phases.iter().all(|p| p % 60 == 0 && (0..900).contains(p)));
+        let distinct: std::collections::BTreeSet<_> = phases.iter().collect();
+        assert!(distinct.len() >= 10, "{phases:?}");
+        // The same name, the same phase, build after build (FNV-1a of
+        // "checkout" is 3 modulo 15).
+        let mut w = one("").unwrap().remove(0);
+        w.name = "checkout".into();
+        assert_eq!(w.phase_seconds(), 180);
     }
 
     fn one(extra: &str) -> Result<Vec<WorkloadConfig>, ConfigError> {

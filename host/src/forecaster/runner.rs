@@ -35,6 +35,7 @@ impl Calls {
     fn new(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Self {
         let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
         shadow.calibrate = config.calibrate;
+        shadow.phase = config.phase_seconds();
         // Only an objective needs the replay of every sizing level.
         if matches!(config.policy.sizing, Sizing::Objective(_)) {
             shadow.sizing = Some(config.replay());
@@ -594,7 +595,8 @@ impl Runner {
         // origin takes the forecast served from the same history rather
         // than calling the model again): held while both origins fall in
         // one period, hence never longer than a refresh.
-        let period = |t: i64| (t + step).div_euclid(refresh.max(1));
+        let phase = self.config.phase_seconds();
+        let period = |t: i64| (t + step - phase).div_euclid(refresh.max(1));
         if let Some(held) = &self.held
             && origin >= held.origin
             && period(origin) == period(held.origin)

@@ -11,7 +11,8 @@
 //! best single candidate is what the combination tends to when it is much
 //! better, and a mixture when several are close. The weights are shrunk
 //! toward equal weights while the evidence is thin: by `shrink / (n +
-//! shrink)` with `n` the recency-weighted count of origins judged.
+//! shrink)` with `n` the recency-weighted count of origins judged. With no
+//! evidence at all the reference is served alone.
 
 /// How the weights follow the evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -235,10 +236,16 @@ pub fn weigh<'a>(
                 })
                 .collect();
             let total: f64 = own.iter().sum();
-            let evidence = if total > 0.0 { sums.origins[b] } else { 0.0 };
-            if total > 0.0 {
-                own.iter_mut().for_each(|w| *w /= total);
+            if total <= 0.0 {
+                // Nothing judged yet: the reference alone, the candidate
+                // preferred (and the cheapest to call) until there is
+                // evidence to weigh.
+                return (0..n)
+                    .map(|c| f64::from(u8::from(c == reference)))
+                    .collect();
             }
+            own.iter_mut().for_each(|w| *w /= total);
+            let evidence = sums.origins[b];
             let trust = evidence / (evidence + config.shrink.max(f64::MIN_POSITIVE));
             own.iter()
                 .zip(eligible)
@@ -317,8 +324,9 @@ mod tests {
     #[test]
     fn thin_evidence_stays_near_equal_weights() {
         let config = Combine::default();
+        // None at all: the reference alone.
         let none = weights_of(&config, &[]);
-        assert_eq!(none.at(0), [0.5, 0.5]);
+        assert_eq!(none.at(0), [1.0, 0.0]);
         // One old origin: a recency weight of 1/16 against a shrink of 1/2.
         let mut one = origins(1, 2.0);
         one[0].0 = 64.0;

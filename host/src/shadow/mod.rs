@@ -63,6 +63,10 @@ pub fn shadow_every(name: &str) -> usize {
 pub struct ShadowConfig {
     /// Steps between shadow origins.
     pub spacing: usize,
+    /// Seconds the grid of origins is offset from multiples of the spacing
+    /// (less than a spacing): workloads with different phases refresh on
+    /// different ticks, so a forecaster's refreshes spread over the spacing.
+    pub phase: i64,
     /// Shadow origins kept: the scoring window is `spacing * keep` steps.
     pub keep: usize,
     /// Fully judged origins needed before calibrating.
@@ -88,6 +92,7 @@ impl ShadowConfig {
     pub fn for_horizon(horizon: u32, max_history: usize) -> Self {
         Self {
             spacing: (horizon as usize / 2).max(1),
+            phase: 0,
             keep: 144,
             min_origins: 12,
             combine: Combine::default(),
@@ -455,7 +460,7 @@ impl Shadow {
 
     /// Whether real candidate `i` forecasts at the shadow origin at `time`.
     fn due(&self, i: usize, time: i64, grid: i64) -> bool {
-        time.div_euclid(grid) % self.every[i] as i64 == 0
+        (time - self.config.phase).div_euclid(grid) % self.every[i] as i64 == 0
     }
 
     fn update<E>(
@@ -476,7 +481,8 @@ impl Shadow {
         }
         // Grid times in (oldest, end - step], newest held excluded.
         let newest_held = self.origins.back().map(|o| o.time);
-        let mut time = (oldest.div_euclid(grid) + 1) * grid;
+        let phase = self.config.phase;
+        let mut time = ((oldest - phase).div_euclid(grid) + 1) * grid + phase;
         let mut ran = 0usize;
         let mut fresh = Vec::new();
         while time < end {
@@ -1172,7 +1178,12 @@ mod tests {
     #[test]
     fn the_combination_weighs_the_better_candidate_as_the_evidence_comes() {
         let history = series(6000, 5.0, 1);
-        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 2000));
+        // The worse one first: the evidence must overturn the preference.
+        let mut shadow = Shadow::new(
+            vec!["last".into(), "truth".into()],
+            ShadowConfig::for_horizon(30, 2000),
+        );
+        let mut call = |i: usize, r: &ForecastRequest| call(1 - i, r);
         shadow
             .forecast(&request(&history, 3000), Some(0), &mut call)
             .unwrap();
@@ -1185,7 +1196,11 @@ mod tests {
                 .and_then(|c| c.weight)
                 .unwrap()
         };
-        assert_eq!(weight(&selection, "truth"), 0.5, "no evidence yet");
+        assert_eq!(
+            weight(&selection, "last"),
+            1.0,
+            "no evidence: the first alone"
+        );
         for end in (3001..4000).step_by(5) {
             shadow
                 .forecast(&request(&history, end), None, &mut call)

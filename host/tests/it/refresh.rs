@@ -12,7 +12,9 @@ use kedastral::model::{ForecastRequest, ModelSource};
 
 use crate::support;
 
-fn forecaster(refresh: Option<&str>) -> (Forecaster, kedastral::model::Series) {
+/// The forecaster, the trace and the workload's phase (the offset of its
+/// refreshes from multiples of the refresh, in seconds).
+fn forecaster(refresh: Option<&str>) -> (Forecaster, kedastral::model::Series, i64) {
     let trace = kedastral::history::load_csv(
         &support::workspace().join("examples/data/nasa_http_1m.csv"),
         None,
@@ -28,6 +30,7 @@ fn forecaster(refresh: Option<&str>) -> (Forecaster, kedastral::model::Series) {
         ..WorkloadFile::default()
     })
     .unwrap();
+    let phase = workload.phase_seconds();
     let forecaster = Forecaster::new(
         &support::runtime(),
         ForecasterParts {
@@ -39,7 +42,7 @@ fn forecaster(refresh: Option<&str>) -> (Forecaster, kedastral::model::Series) {
         },
     )
     .unwrap();
-    (forecaster, trace)
+    (forecaster, trace, phase)
 }
 
 /// Model calls so far: the predict stage's count.
@@ -53,7 +56,7 @@ fn model_calls(forecaster: &Forecaster) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn between_refreshes_the_last_forecast_is_served_from_the_newest_point() {
-    let (mut forecaster, trace) = forecaster(Some("5m"));
+    let (mut forecaster, trace, phase) = forecaster(Some("5m"));
     let start = trace.time_of(600);
     let at = |minutes: i64| DateTime::<Utc>::from_timestamp(start + 60 * minutes, 0).unwrap();
     forecaster.tick_all(at(0)).await;
@@ -75,8 +78,11 @@ async fn between_refreshes_the_last_forecast_is_served_from_the_newest_point() {
     assert_eq!(first.values, whole.values[..30]);
 
     // Refreshes fall on multiples of five minutes (of the time after the
-    // last point read), so the first comes at the first such multiple.
-    let due = (1..=5).find(|m| (origin + 60 * m + 60) % 300 == 0).unwrap();
+    // last point read, offset by the workload's phase), so the first comes
+    // at the first such multiple.
+    let due = (1..=5)
+        .find(|m| (origin + 60 * m + 60 - phase).rem_euclid(300) == 0)
+        .unwrap();
     for minute in 1..due {
         forecaster.tick_all(at(minute)).await;
         let served = forecaster.board().snapshot("nasa").unwrap();
@@ -117,7 +123,7 @@ async fn between_refreshes_the_last_forecast_is_served_from_the_newest_point() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_refresh_every_tick_forecasts() {
-    let (mut forecaster, trace) = forecaster(None);
+    let (mut forecaster, trace, _) = forecaster(None);
     let start = trace.time_of(600);
     for minute in 0..3 {
         forecaster
