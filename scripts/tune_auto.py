@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Replay auto's weighting over dumped shadow forecasts, to choose its settings.
+
+auto's weights (host/src/shadow/combine.rs) depend only on the candidates'
+point forecasts at the shadow origins and on what happened next, so the
+forecasts can be made once per trace and the weighting replayed for any
+setting in seconds. This script mirrors the Rust rule: per bucket of leads,
+each candidate's recency-weighted absolute errors over those of `baseline`
+(the reference) on the same pairs, a share of exp(-eta (r / r_min - 1)),
+shrunk toward equal weights by the recency-weighted count of origins judged,
+each origin combined with the weights known at its time. The costlier
+candidates forecast at every few origins only, as in the host; a window of
+96 origins.
+
+Make the forecasts first (a release build; fracast takes minutes per trace):
+
+    for f in DIR/*.csv; do t=$(basename $f .csv)
+      for m in values baseline arima mstl fracast seasonal-naive; do
+        cargo run -q --release --example shadow_forecasts -- $f OUT/$t.$m $m
+      done
+    done
+
+then score settings on the traces named (MASE ratio to seasonal naive: the
+combination's mean absolute error over the seasonal-naive candidate's, on the
+pairs of every origin with two days of history):
+
+    python3 scripts/tune_auto.py --dumps OUT --grid TRACE [TRACE ...]
+
+Without --grid, scores the host's defaults. Needs numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+
+MODELS = ["baseline", "arima", "mstl", "fracast", "seasonal-naive"]
+EVERY = {"mstl": 2, "arima": 4, "fracast": 6}
+KEEP = 96
+SPACING = 15
+HORIZON = 30
+DEFAULTS = dict(eta=20.0, half_life=16.0, shrink=0.5)
+
+
+def buckets(horizon: int) -> list[tuple[int, int]]:
+    starts = [0]
+    for fraction in (0.1, 0.25, 0.5):
+        start = math.ceil(horizon * fraction)
+        if starts[-1] < start < horizon:
+            starts.append(start)
+    return list(zip(starts, starts[1:] + [horizon]))
+
+
+def load(dumps: Path, trace: str) -> dict:
+    lines = (dumps / f"{trace}.values").read_text().split()
+    _, step = map(int, lines[0].split(","))
+    y = np.array([float(v) for v in lines[1:]])
+    forecasts, index = {}, None
+    for m in MODELS:
+        rows = {}
+        for line in (dumps / f"{trace}.{m}").read_text().splitlines():
+            first, rest = line.split(",", 1)
+            if rest.startswith("ERR"):
+                rows[int(first)] = np.full(HORIZON, np.nan)
+            else:
+                values = np.array(rest.split(","), float)
+                # The host raises small negatives to zero for a history never negative.
+                rows[int(first)] = np.maximum(values, 0) if np.nanmin(y) >= 0 else values
+        if index is None:
+            index = np.array(sorted(rows))
+        forecasts[m] = np.array([rows[i] for i in index])
+    actuals = np.full((len(index), HORIZON), np.nan)
+    for j, i in enumerate(index):
+        seg = y[i:i + HORIZON]
+        actuals[j, :len(seg)] = seg
+    return dict(step=step, index=index, forecasts=forecasts, actuals=actuals)
+
+
+def weigh(errors, known, ages, every, eta, half_life, shrink, reference=0):
+    """Weights per lead (H x C) from errors (C x K x H) of the origins before."""
+    n_candidates = errors.shape[0]
+    recency = 0.5 ** (ages / half_life)
+    weights = np.zeros((HORIZON, n_candidates))
+    for a, b in buckets(HORIZON):
+        e, ok = errors[:, :, a:b], known[:, a:b]
+        base = np.abs(e[reference])
+        ratios = np.full(n_candidates, np.nan)
+        for c in range(n_candidates):
+            m = ok & ~np.isnan(e[c]) & ~np.isnan(base)
+            mw = m * recency[:, None]
+            den = (np.where(m, base, 0) * mw).sum()
+            if den > 0:
+                ratios[c] = (np.where(m, np.abs(e[c]), 0) * mw).sum() / den
+        if np.isnan(ratios).all():
+            weights[a:b, reference] = 1.0
+            continue
+        best = np.nanmin(ratios)
+        share = np.where(np.isnan(ratios), 0.0, np.exp(-eta * (ratios / best - 1)))
+        share /= share.sum()
+        judged = ok & ~np.isnan(base)
+        evidence = (recency * judged.any(axis=1)).sum()
+        trust = evidence / (evidence + shrink)
+        weights[a:b] = trust * share + (1 - trust) / n_candidates
+    return weights
+
+
+def score(data: dict, eta: float, half_life: float, shrink: float) -> tuple[float, np.ndarray]:
+    """The combination's and each candidate's MAE ratio to seasonal naive."""
+    F = np.stack([data["forecasts"][m] for m in MODELS])
+    A, index = data["actuals"], data["index"]
+    errors = F - A[None]
+    sparse = errors.copy()
+    for c, m in enumerate(MODELS):
+        every = EVERY.get(m, 1)
+        if every > 1:
+            sparse[c, (index // SPACING) % every != 0] = np.nan
+    day = round(86_400 / data["step"])
+    totals, count = np.zeros(len(MODELS) + 1), 0
+    for j in range(len(index)):
+        if index[j] < 2 * day:
+            continue
+        lo = max(0, j - KEEP)
+        window = slice(lo, j)
+        leads = np.arange(HORIZON)
+        known = ((index[window][:, None] + leads[None]) < index[j]) & ~np.isnan(A[window])
+        ages = (index[j] - index[window]) / SPACING
+        w = weigh(sparse[:, window], known, ages, EVERY, eta, half_life, shrink)
+        f = F[:, j]
+        present = ~np.isnan(f)
+        wp = w * present.T
+        wp /= np.maximum(wp.sum(axis=1, keepdims=True), 1e-12)
+        combined = (wp * np.where(present, f, 0).T).sum(axis=1)
+        a = A[j]
+        m = ~np.isnan(a) & present.all(axis=0)
+        totals[:-1] += np.abs(errors[:, j][:, m]).sum(axis=1)
+        totals[-1] += np.abs(combined[m] - a[m]).sum()
+        count += m.sum()
+    naive = totals[MODELS.index("seasonal-naive")]
+    return totals[-1] / naive, totals[:-1] / naive
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("traces", nargs="+", help="trace names (the dump files' stem)")
+    p.add_argument("--dumps", type=Path, required=True)
+    p.add_argument("--grid", action="store_true", help="sweep eta, half-life and shrink")
+    args = p.parse_args()
+    data = {t: load(args.dumps, t) for t in args.traces}
+    settings = [DEFAULTS]
+    if args.grid:
+        settings = [dict(eta=e, half_life=h, shrink=s) for e, h, s in
+                    itertools.product([5, 10, 20, 40], [4, 8, 16, 32, 64], [0.25, 0.5, 1, 4])]
+    for setting in settings:
+        ratios, best = [], []
+        for t in args.traces:
+            combined, singles = score(data[t], **setting)
+            ratios.append(combined)
+            best.append(combined / singles.min())
+            if not args.grid:
+                print(f"{t}: combination {combined:.3f}; "
+                      + ", ".join(f"{m} {r:.3f}" for m, r in zip(MODELS, singles)))
+        geo = math.exp(np.mean(np.log(ratios)))
+        print(f"{setting}: geometric mean {geo:.4f}, worst {max(ratios):.3f}, "
+              f"worst against the trace's best candidate {max(best):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
