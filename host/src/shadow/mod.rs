@@ -97,7 +97,7 @@ impl ShadowConfig {
             min_origins: 12,
             combine: Combine::default(),
             calibrate: true,
-            adapt_rate: 0.1,
+            adapt_rate: 0.3,
             max_history,
             sizing: None,
         }
