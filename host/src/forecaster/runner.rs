@@ -89,6 +89,11 @@ fn failure_labels() -> Vec<(Stage, &'static str)> {
 /// window's worth; the evaluation fills up over the first ticks.
 const SHADOW_BUDGET: usize = 4;
 
+/// The same on a workload's first tick, when every workload of a starting
+/// forecaster forecasts at once: one origin, so the warm start costs about
+/// a forecast per candidate and workload.
+const FIRST_SHADOW_BUDGET: usize = 1;
+
 pub struct Runner {
     config: Arc<WorkloadConfig>,
     model: ModelRef,
@@ -654,7 +659,12 @@ impl Runner {
             // breaker on a shadow origin, the served call is only held back,
             // and the fault is what the tick failed of.
             let mut faults: Vec<Option<ModelCallError>> = vec![None; guards.len()];
-            let answer = shadow.forecast(&request, Some(SHADOW_BUDGET), &mut |i, r| {
+            let budget = if shadow.is_empty() {
+                FIRST_SHADOW_BUDGET
+            } else {
+                SHADOW_BUDGET
+            };
+            let answer = shadow.forecast(&request, Some(budget), &mut |i, r| {
                 let suspect = guards[i].tripped();
                 let answer = guards[i].call(now, r, |r| pools[i].forecast(r, &mut lane, suspect));
                 if let Err(e) = &answer

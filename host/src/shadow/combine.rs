@@ -10,9 +10,9 @@
 //! `r` times the best one's gets `exp(-eta (r - 1))` of the weight, so the
 //! best single candidate is what the combination tends to when it is much
 //! better, and a mixture when several are close. The weights are shrunk
-//! toward equal weights while the evidence is thin: by `shrink / (n +
-//! shrink)` with `n` the recency-weighted count of origins judged. With no
-//! evidence at all the reference is served alone.
+//! toward equal weights (among the candidates judged) while the evidence is
+//! thin: by `shrink / (n + shrink)` with `n` the recency-weighted count of
+//! origins judged. With no evidence at all the reference is served alone.
 
 /// How the weights follow the evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -151,6 +151,8 @@ impl Weights {
 struct Sums {
     own: Vec<Vec<f64>>,
     reference: Vec<Vec<f64>>,
+    /// Pairs each sum is over.
+    pairs: Vec<Vec<usize>>,
     /// Per bucket: the recency-weighted count of origins judged in it.
     origins: Vec<f64>,
     /// Per candidate over all its pairs: (weighted error, weight).
@@ -171,6 +173,7 @@ pub fn weigh<'a>(
     let mut sums = Sums {
         own: vec![vec![0.0; n]; starts.len()],
         reference: vec![vec![0.0; n]; starts.len()],
+        pairs: vec![vec![0; n]; starts.len()],
         origins: vec![0.0; starts.len()],
         recent: vec![(0.0, 0.0); n],
     };
@@ -195,6 +198,7 @@ pub fn weigh<'a>(
                 if let Some(base_error) = base_error {
                     sums.own[bucket][c] += recency * error;
                     sums.reference[bucket][c] += recency * base_error;
+                    sums.pairs[bucket][c] += 1;
                 }
             }
             if base_error.is_some() && !seen[bucket] {
@@ -203,7 +207,6 @@ pub fn weigh<'a>(
             }
         }
     }
-    let count = eligible.iter().filter(|&&e| e).count().max(1) as f64;
     let by_bucket = (0..starts.len())
         .map(|b| {
             // Each candidate's error as a multiple of the reference's on the
@@ -211,15 +214,18 @@ pub fn weigh<'a>(
             let ratios: Vec<Option<f64>> = (0..n)
                 .map(|c| {
                     let (own, base) = (sums.own[b][c], sums.reference[b][c]);
-                    match (eligible[c], base > 0.0) {
-                        (false, _) => None,
-                        (true, true) => Some(own / base),
-                        // The reference made no error on them: as good, or
-                        // worse by any error at all.
-                        (true, false) if sums.origins[b] > 0.0 && own == 0.0 => Some(0.0),
-                        (true, false) if sums.origins[b] > 0.0 => Some(f64::INFINITY),
-                        (true, false) => None,
+                    if !eligible[c] || sums.pairs[b][c] == 0 {
+                        return None;
                     }
+                    Some(if base > 0.0 {
+                        own / base
+                    } else if own == 0.0 {
+                        // The reference made no error on them: as good...
+                        0.0
+                    } else {
+                        // ...or worse by any error at all.
+                        f64::INFINITY
+                    })
                 })
                 .collect();
             let best = ratios
@@ -247,11 +253,16 @@ pub fn weigh<'a>(
             own.iter_mut().for_each(|w| *w /= total);
             let evidence = sums.origins[b];
             let trust = evidence / (evidence + config.shrink.max(f64::MIN_POSITIVE));
+            // Shrunk toward equal weights among the candidates judged: one
+            // not yet judged (a costly one before its first shadow origin
+            // is observed) waits for evidence rather than being called on
+            // none.
+            let judged = ratios.iter().filter(|r| r.is_some()).count() as f64;
             own.iter()
-                .zip(eligible)
-                .map(|(&w, &e)| {
-                    if e {
-                        trust * w + (1.0 - trust) / count
+                .zip(&ratios)
+                .map(|(&w, r)| {
+                    if r.is_some() {
+                        trust * w + (1.0 - trust) / judged
                     } else {
                         0.0
                     }
@@ -383,6 +394,28 @@ mod tests {
         );
         assert_eq!(w.combine(&[Some(&a[..]), None]).unwrap(), [0.0, 0.0, 0.0]);
         assert_eq!(w.combine(&[None, None]), None);
+    }
+
+    #[test]
+    fn a_candidate_not_yet_judged_waits_for_evidence() {
+        let config = Combine::default();
+        let mut history = origins(4, 1.0);
+        for (_, points, _) in history.iter_mut() {
+            points.push(None);
+        }
+        let w = weigh(
+            &config,
+            10,
+            &[true, true, true],
+            0,
+            history.iter().map(|(age, points, actuals)| Evidence {
+                age: *age,
+                points,
+                actuals,
+            }),
+        );
+        assert_eq!(w.at(0)[2], 0.0);
+        assert!((w.at(0)[0] - 0.5).abs() < 1e-12, "{w:?}");
     }
 
     #[test]

@@ -308,6 +308,11 @@ impl Shadow {
         }
     }
 
+    /// Whether no shadow origin is held yet (before the first forecast).
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
+    }
+
     pub fn selection(&self) -> Selection {
         let several = self.real > 1;
         Selection {
