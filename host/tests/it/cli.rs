@@ -7,6 +7,7 @@ use crate::support;
 use crate::support::RunWithin;
 
 fn kedastral(args: &[&str]) -> Output {
+    support::warm_model_cache();
     Command::new(env!("CARGO_BIN_EXE_kedastral"))
         .args(args)
         .env("KEDASTRAL_MODEL_CACHE_DIR", support::cache_dir())

@@ -410,6 +410,9 @@ impl Kedastral {
     /// Port 0 lets the process bind any free port; the ports it bound are
     /// read back from its start-up line, so no port number is guessed.
     pub async fn start_on(command: &str, port: u16, args: &[&str]) -> Self {
+        tokio::task::spawn_blocking(support::warm_model_cache)
+            .await
+            .expect("warming the model cache");
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("kedastral.log");
         let mut process = Command::new(env!("CARGO_BIN_EXE_kedastral"));

@@ -47,6 +47,23 @@ pub fn cache_dir() -> PathBuf {
     workspace().join("target").join("test-model-cache")
 }
 
+/// Compiles every built-in model into [`cache_dir`] once per test run,
+/// before a test starts a `kedastral` process that loads them: on a clean
+/// checkout the cache is empty, and a process compiling `fracast` (most of a
+/// minute of CPU, alongside the other tests) would spend its test's time on
+/// Cranelift rather than on what the test checks.
+pub fn warm_model_cache() {
+    static WARM: OnceLock<()> = OnceLock::new();
+    WARM.get_or_init(|| {
+        let runtime = runtime();
+        for (name, _) in kedastral::model::source::BUILTINS {
+            runtime
+                .load(&kedastral::model::ModelSource::parse(name))
+                .unwrap_or_else(|e| panic!("compiling the built-in {name}: {e}"));
+        }
+    });
+}
+
 pub fn runtime() -> ModelRuntime {
     runtime_with(RuntimeLimits::default())
 }
