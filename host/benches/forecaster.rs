@@ -28,31 +28,27 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use kedastral::config::{self, WorkloadConfig, WorkloadFile};
+use kedastral::config::{WorkloadConfig, WorkloadFile};
 use kedastral::model::{ForecastRequest, ModelSource};
 
 mod support;
-use support::{cpu_time, model_runtime, replay_forecaster, tokio_runtime, trace};
+use support::{cpu_time, model_runtime, replay_forecaster, replay_workloads, tokio_runtime, trace};
 
 const WORKLOADS: usize = 1_000;
 const HISTORY_POINTS: usize = 180;
 
 fn workloads() -> Vec<WorkloadConfig> {
-    let model = std::env::var("KEDASTRAL_BENCH_MODEL").ok();
-    (0..WORKLOADS)
-        .map(|i| {
-            config::check(WorkloadFile {
-                name: format!("w{i:04}"),
-                prom_query: "replay".into(),
-                target_per_pod: 5.0,
-                window: Some("3h".into()),
-                horizon: Some("30m".into()),
-                model: model.clone(),
-                ..WorkloadFile::default()
-            })
-            .expect("a valid workload")
-        })
-        .collect()
+    replay_workloads(
+        WORKLOADS,
+        "w",
+        WorkloadFile {
+            target_per_pod: 5.0,
+            window: Some("3h".into()),
+            horizon: Some("30m".into()),
+            model: std::env::var("KEDASTRAL_BENCH_MODEL").ok(),
+            ..WorkloadFile::default()
+        },
+    )
 }
 
 /// A line of /proc/self/status, in KiB.
@@ -145,20 +141,17 @@ fn fracast_fleet(c: &mut Criterion) {
     let trace = trace();
     let runtime = model_runtime();
     let tokio = tokio_runtime();
-    let workloads = (0..FLEET)
-        .map(|i| {
-            config::check(WorkloadFile {
-                name: format!("f{i:03}"),
-                prom_query: "replay".into(),
-                target_per_pod: 5.0,
-                window: Some("2h".into()),
-                horizon: Some("30m".into()),
-                model: Some("fracast".into()),
-                ..WorkloadFile::default()
-            })
-            .expect("a valid workload")
-        })
-        .collect();
+    let workloads = replay_workloads(
+        FLEET,
+        "f",
+        WorkloadFile {
+            target_per_pod: 5.0,
+            window: Some("2h".into()),
+            horizon: Some("30m".into()),
+            model: Some("fracast".into()),
+            ..WorkloadFile::default()
+        },
+    );
     let mut forecaster = replay_forecaster(&runtime, workloads, &trace);
     let mut now: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(3_000), 0).unwrap();
     // Four cycles fill the shadow evaluation (8 origins, 4 a refresh).
@@ -220,21 +213,18 @@ fn auto_fleet(_: &mut Criterion) {
     let trace = trace();
     let runtime = model_runtime();
     let tokio = tokio_runtime();
-    let workloads = (0..WORKLOADS)
-        .map(|i| {
-            config::check(WorkloadFile {
-                name: format!("a{i:04}"),
-                prom_query: "replay".into(),
-                target_per_pod: 5.0,
-                window: Some("3h".into()),
-                horizon: Some("30m".into()),
-                model: Some("auto".into()),
-                candidates: Some(candidates.clone()),
-                ..WorkloadFile::default()
-            })
-            .expect("a valid workload")
-        })
-        .collect();
+    let workloads = replay_workloads(
+        WORKLOADS,
+        "a",
+        WorkloadFile {
+            target_per_pod: 5.0,
+            window: Some("3h".into()),
+            horizon: Some("30m".into()),
+            model: Some("auto".into()),
+            candidates: Some(candidates.clone()),
+            ..WorkloadFile::default()
+        },
+    );
     let rss_before = status_kib("VmRSS:");
     let mut forecaster = replay_forecaster(&runtime, workloads, &trace);
     let mut now: DateTime<Utc> = DateTime::from_timestamp(trace.time_of(3_000), 0).unwrap();

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use kedastral::config::{self, WorkloadConfig, WorkloadFile};
+use kedastral::config::{WorkloadConfig, WorkloadFile};
 use kedastral::sizing::SizingRule;
 
 mod support;
-use support::{cpu_time, model_runtime, replay_forecaster, tokio_runtime, trace};
+use support::{cpu_time, model_runtime, replay_forecaster, replay_workloads, tokio_runtime, trace};
 
 const WORKLOADS: usize = 200;
 const HISTORY_POINTS: usize = 720;
@@ -27,20 +27,17 @@ const HISTORY_POINTS: usize = 720;
 const WARM_TICKS: usize = 30;
 
 fn workloads(headroom: Option<f64>) -> Vec<WorkloadConfig> {
-    (0..WORKLOADS)
-        .map(|i| {
-            config::check(WorkloadFile {
-                name: format!("w{i:04}"),
-                prom_query: "replay".into(),
-                target_per_pod: 0.2,
-                window: Some("12h".into()),
-                horizon: Some("30m".into()),
-                headroom,
-                ..WorkloadFile::default()
-            })
-            .expect("a valid workload")
-        })
-        .collect()
+    replay_workloads(
+        WORKLOADS,
+        "w",
+        WorkloadFile {
+            target_per_pod: 0.2,
+            window: Some("12h".into()),
+            horizon: Some("30m".into()),
+            headroom,
+            ..WorkloadFile::default()
+        },
+    )
 }
 
 fn ticks(c: &mut Criterion) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kedastral::clock::Clock;
 use kedastral::collect::{ReplaySource, Source};
-use kedastral::config::WorkloadConfig;
+use kedastral::config::{self, WorkloadConfig, WorkloadFile};
 use kedastral::forecaster::{Forecaster, ForecasterParts};
 use kedastral::model::cache::ComponentCache;
 use kedastral::model::{ModelRuntime, RuntimeLimits, Series};
@@ -43,6 +43,21 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// `count` workloads like `template`, named `{prefix}0000` on, each reading
+/// the replay (see [`replay_forecaster`]).
+pub fn replay_workloads(count: usize, prefix: &str, template: WorkloadFile) -> Vec<WorkloadConfig> {
+    (0..count)
+        .map(|i| {
+            config::check(WorkloadFile {
+                name: format!("{prefix}{i:04}"),
+                prom_query: "replay".into(),
+                ..template.clone()
+            })
+            .expect("a valid workload")
+        })
+        .collect()
 }
 
 /// A forecaster of `workloads`, all reading one in-memory replay of

@@ -42,10 +42,10 @@ pub const AUTO_MEMBERS: [&str; 5] = ["baseline", "arima", "mstl", "fracast", "se
 /// candidates (fracast among them). These forecast every half horizon in
 /// whole steps (15 minutes at the default 30): the spacing of the shadow
 /// evaluation's origins, so each of them takes the forecast served then
-/// and a workload costs one call (per candidate) per half horizon. That keeps a forecaster
-/// of a hundred workloads on it well within a second of CPU per 1-minute
-/// tick (BENCHMARKS.md), while collection, planning and the live error run
-/// on every tick.
+/// and a workload costs one call (per candidate) per half horizon. That
+/// keeps a forecaster of a hundred workloads on fracast well within a second
+/// of CPU per 1-minute tick (BENCHMARKS.md), while collection, planning and
+/// the live error run on every tick.
 pub fn default_refresh(
     model: &str,
     horizon: std::time::Duration,

@@ -263,16 +263,11 @@ impl Shadow {
     pub fn new(candidates: Vec<String>, mut config: ShadowConfig) -> Self {
         assert!(!candidates.is_empty(), "at least one candidate");
         let real = candidates.len();
+        let mut names = candidates;
+        let mut every = vec![1];
         if real > 1 {
             config.keep = config.keep.min(COMBINED_KEEP);
-        }
-        let every = if real > 1 {
-            candidates.iter().map(|n| shadow_every(n)).collect()
-        } else {
-            vec![1]
-        };
-        let mut names = candidates;
-        if real > 1 {
+            every = names.iter().map(|n| shadow_every(n)).collect();
             names.push(COMBINED.to_owned());
         }
         let scores = names
@@ -542,19 +537,24 @@ impl Shadow {
         self.origins.extend(fresh);
     }
 
+    /// Per real candidate: the shadow origins it failed at, and those it
+    /// was called at.
+    fn failures(&self) -> Vec<(usize, usize)> {
+        (0..self.real)
+            .map(|i| {
+                self.origins.iter().fold((0, 0), |(f, c), o| {
+                    let called = o.failed[i] || o.points[i].is_some();
+                    (f + usize::from(o.failed[i]), c + usize::from(called))
+                })
+            })
+            .collect()
+    }
+
     /// Per real candidate: whether it is weighed (and averaged). One that
     /// failed at more than a tenth of the origins it was called at cannot
     /// be relied on.
     fn eligible(&self) -> Vec<bool> {
-        (0..self.real)
-            .map(|i| {
-                let (failed, called) = self.origins.iter().fold((0, 0), |(f, c), o| {
-                    let called = o.failed[i] || o.points[i].is_some();
-                    (f + usize::from(o.failed[i]), c + usize::from(called))
-                });
-                failed * 10 <= called
-            })
-            .collect()
+        eligible_of(&self.failures())
     }
 
     /// The candidates' weights at `time` from the origins before `before`
@@ -595,8 +595,10 @@ impl Shadow {
     /// judged pairs (the combination on the origins it was made for).
     fn rescore(&mut self, history: &Series, horizon: usize) {
         let step = i64::from(history.step_seconds.max(1));
-        let eligible = self.eligible();
-        if self.real > 1 {
+        let failures = self.failures();
+        let eligible = eligible_of(&failures);
+        let several = self.real > 1;
+        if several {
             for k in 0..self.origins.len() {
                 if self.origins[k].weighed {
                     continue;
@@ -619,29 +621,22 @@ impl Shadow {
         }
         let mut sums = vec![(0.0, 0usize); self.names.len()];
         let mut judged = 0usize;
-        let served = if self.real > 1 { self.real } else { 0 };
+        // The index scored as served: the combination, or the one model.
+        let served = if several { self.real } else { 0 };
         for origin in &self.origins {
             let first = (origin.time - history.start_unix_seconds) / step;
             if first < 0 {
                 continue;
             }
             let first = first as usize;
-            let served_point = if served == self.real {
-                origin.combined.as_ref()
-            } else {
-                origin.points[0].as_ref()
-            };
-            if served_point.is_some() && first + horizon <= history.len() {
+            if self.point_ref(served, origin).is_some() && first + horizon <= history.len() {
                 judged += 1;
             }
             let actuals = history.values.get(first..).unwrap_or(&[]);
             for (i, sum) in sums.iter_mut().enumerate() {
-                let point = if i < self.real {
-                    origin.points[i].as_ref()
-                } else {
-                    origin.combined.as_ref()
+                let Some(point) = self.point_ref(i, origin) else {
+                    continue;
                 };
-                let Some(point) = point else { continue };
                 for (value, actual) in point.iter().zip(actuals).take(horizon) {
                     if !actual.is_nan() {
                         sum.0 += (value - actual).abs();
@@ -650,15 +645,10 @@ impl Shadow {
                 }
             }
         }
-        let several = self.real > 1;
         for (i, score) in self.scores.iter_mut().enumerate() {
             let ok = i >= self.real || eligible[i];
             let (sum, count) = sums[i];
-            score.failures = self
-                .origins
-                .iter()
-                .filter(|o| o.failed.get(i).copied().unwrap_or(false))
-                .count();
+            score.failures = failures.get(i).map_or(0, |f| f.0);
             score.mae = (ok && count > 0).then(|| sum / count as f64);
             let real = several && i < self.real;
             score.recent_mae = if real {
@@ -1019,13 +1009,26 @@ impl Shadow {
 
     /// Candidate `i`'s point forecast from a shadow origin: a real one's, or
     /// the combination's.
-    fn point_of(&self, i: usize, origin: &Origin) -> Option<Vec<f64>> {
+    fn point_ref<'o>(&self, i: usize, origin: &'o Origin) -> Option<&'o Vec<f64>> {
         if i < self.real {
-            origin.points[i].clone()
+            origin.points[i].as_ref()
         } else {
-            origin.combined.clone()
+            origin.combined.as_ref()
         }
     }
+
+    fn point_of(&self, i: usize, origin: &Origin) -> Option<Vec<f64>> {
+        self.point_ref(i, origin).cloned()
+    }
+}
+
+/// Whether each candidate, with `(failed, called)` shadow origins, is
+/// weighed: not if it failed at more than a tenth of them.
+fn eligible_of(failures: &[(usize, usize)]) -> Vec<bool> {
+    failures
+        .iter()
+        .map(|&(failed, called)| failed * 10 <= called)
+        .collect()
 }
 
 /// `bands[l][k]`: `point[k]` plus level `l`'s offset at lead `k`.
