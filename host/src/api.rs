@@ -7,7 +7,8 @@
 //! - `GET /healthz`: the process is up;
 //! - `GET /readyz`: every workload has a fresh forecast (503 and the ones
 //!   that do not, otherwise);
-//! - `GET /metrics`: Prometheus text format.
+//! - `GET /metrics`: Prometheus text format;
+//! - `GET /` and `GET /workload?name=W`: the web view ([`crate::web`]).
 //!
 //! Errors are JSON `{"error": "..."}`: 400 for a missing or malformed
 //! workload, 404 for an unknown one, 503 for one without a forecast yet.
@@ -40,6 +41,8 @@ pub struct ApiState {
 
 pub fn router(shared: Arc<ApiState>) -> Router {
     Router::new()
+        .route("/", get(overview_page))
+        .route("/workload", get(workload_page))
         .route("/forecast/current", get(current))
         .route("/workloads", get(workloads))
         .route("/forecasts", get(forecasts))
@@ -247,9 +250,77 @@ async fn metrics(State(shared): State<Arc<ApiState>>) -> Response {
         .into_response()
 }
 
+/// A page, with the headers that keep it inert and uncached.
+fn page(status: StatusCode, markup: maud::Markup) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                crate::web::CONTENT_SECURITY_POLICY,
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// How often pages reload: the shortest workload interval on the wall's
+/// clock, between 5 s and a minute.
+fn refresh_seconds(shared: &ApiState, views: &[WorkloadView]) -> u64 {
+    views
+        .iter()
+        .map(|v| shared.clock.wall_duration(v.config().interval).as_secs())
+        .min()
+        .unwrap_or(15)
+        .clamp(5, 60)
+}
+
+async fn overview_page(State(shared): State<Arc<ApiState>>) -> Response {
+    let views = shared.board.views();
+    let now = shared.clock.now();
+    let refresh = refresh_seconds(&shared, &views);
+    page(StatusCode::OK, crate::web::overview(&views, now, refresh))
+}
+
+async fn workload_page(State(shared): State<Arc<ApiState>>, RawQuery(query): RawQuery) -> Response {
+    let now = shared.clock.now();
+    let query = query.unwrap_or_default();
+    let name = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.into_owned());
+    let Some(name) = name else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            crate::web::not_found("Give the workload: /workload?name=NAME.", now),
+        );
+    };
+    let Some(view) = shared.board.view(&name) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            crate::web::not_found(&format!("No workload `{name}` runs here."), now),
+        );
+    };
+    let refresh = refresh_seconds(&shared, std::slice::from_ref(&view));
+    // Rendering a week of history takes milliseconds: off the async
+    // threads all the same, so a slow page never delays a scrape.
+    let rendered =
+        tokio::task::spawn_blocking(move || crate::web::workload(&view, now, refresh)).await;
+    match rendered {
+        Ok(markup) => page(StatusCode::OK, markup),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering failed: {e}"),
+        ),
+    }
+}
+
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint; try /forecast/current?workload=NAME, /workloads, /healthz, /readyz or /metrics",
+        "no such endpoint; try / (the web view), /forecast/current?workload=NAME, /workloads, /healthz, /readyz or /metrics",
     )
 }

@@ -134,7 +134,7 @@ impl CapacityPolicy {
         Ok(())
     }
 
-    fn upper_bound(&self) -> u32 {
+    pub fn upper_bound(&self) -> u32 {
         if self.max_replicas == 0 {
             REPLICA_CEILING.max(self.min_replicas)
         } else {
@@ -223,7 +223,7 @@ pub fn replicas_for_load(load: f64, target_per_pod: f64) -> f64 {
 
 /// `out[i] = max(values[i..=i + window])`, in one pass from the end with a
 /// monotone queue, so a long window costs no more than a short one.
-fn running_max_ahead(values: &[f64], window: usize) -> Vec<f64> {
+pub fn running_max_ahead(values: &[f64], window: usize) -> Vec<f64> {
     if window == 0 {
         return values.to_vec();
     }

@@ -31,3 +31,5 @@ pub mod sizing;
 pub mod store;
 pub mod telemetry;
 pub mod template;
+pub mod trail;
+pub mod web;

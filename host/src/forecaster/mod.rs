@@ -16,7 +16,7 @@
 
 pub(crate) mod pool;
 pub(crate) mod runner;
-pub(crate) mod window;
+pub mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,14 +128,9 @@ impl Forecaster {
                 })
                 .collect();
             let config = Arc::new(config);
-            shared.board.register(Status::new(
-                config.clone(),
-                model.clone(),
-                parts.shared.is_none(),
-            ));
+            let status = Status::new(config, model, parts.shared.is_none());
             runners.push(Runner::new(
-                config,
-                model,
+                &status,
                 candidates,
                 parts.source.clone(),
                 parts.shared.clone(),
@@ -145,6 +140,7 @@ impl Forecaster {
                 },
                 shared.clone(),
             ));
+            shared.board.register(status);
         }
         Ok(Self { shared, runners })
     }

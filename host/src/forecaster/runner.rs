@@ -21,8 +21,9 @@ use crate::shadow::{Selection, Shadow, ShadowConfig};
 use crate::sizing::{Chooser, Sizing, SizingChoice, SizingRule};
 use crate::store::lease::LeaseStore;
 use crate::store::redis::StoreError;
-use crate::store::{Band, Failure, ModelRef, Snapshot, Stage};
+use crate::store::{Band, Failure, ModelRef, Snapshot, Stage, Status};
 use crate::telemetry::Metrics;
+use crate::trail::{LeadForecast, OriginPlan, SharedTrail, Trail};
 
 /// What a workload keeps of its calls to its models: the shadow evaluation
 /// and, per candidate, the breaker and plausibility check.
@@ -106,7 +107,9 @@ pub struct Runner {
     leases: Option<Arc<dyn LeaseStore>>,
     slots: Slots,
     shared: Arc<Shared>,
-    window: HistoryWindow,
+    /// The history window and what the web view draws: shared with the
+    /// workload's status on the board.
+    trail: SharedTrail,
     tracker: LiveErrorTracker,
     levels: Vec<f64>,
     /// The latest snapshot this runner computed or followed.
@@ -159,15 +162,17 @@ fn steps_of(forecast: &crate::model::Forecast, from: usize, len: usize) -> crate
 }
 
 impl Runner {
+    /// A runner for the workload of `status` (its config, model and trail).
     pub(super) fn new(
-        config: Arc<WorkloadConfig>,
-        model: ModelRef,
+        status: &Status,
         pools: Vec<Arc<ModelPool>>,
         source: Source,
         leases: Option<Arc<dyn LeaseStore>>,
         slots: Slots,
         shared: Arc<Shared>,
     ) -> Self {
+        let config = status.config.clone();
+        let model = status.model.clone();
         let mut levels = DEFAULT_LEVELS.to_vec();
         if let Some(level) = config.policy.quantile_level() {
             levels.push(level);
@@ -180,8 +185,8 @@ impl Runner {
         };
         let runner = Self {
             calls: Some(Calls::new(&config, &pools)),
-            window: HistoryWindow::new(config.step_seconds(), config.window_points()),
             tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
+            trail: status.trail.clone(),
             config,
             model,
             pools,
@@ -274,6 +279,15 @@ impl Runner {
 
     fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Reads the history window.
+    fn history<T>(&self, read: impl FnOnce(&HistoryWindow) -> T) -> T {
+        read(&self.trail.read().expect("trail lock").history)
+    }
+
+    fn note(&self, write: impl FnOnce(&mut Trail)) {
+        write(&mut self.trail.write().expect("trail lock"));
     }
 
     fn labels(&self) -> [&str; 2] {
@@ -424,11 +438,13 @@ impl Runner {
         let Some(new_data) = self.collect(now).await else {
             return;
         };
-        if self.window.is_empty() || !(new_data || self.snapshot.is_none()) {
+        if self.history(HistoryWindow::is_empty) || !(new_data || self.snapshot.is_none()) {
             self.idle = true;
             return;
         }
-        let origin = self.window.last_time().expect("checked above");
+        let origin = self
+            .history(HistoryWindow::last_time)
+            .expect("checked above");
         let Some((forecast, selection, refreshed)) = self.fresh_or_held(now, origin).await else {
             return;
         };
@@ -448,7 +464,8 @@ impl Runner {
                 return;
             }
         };
-        let reactive_replicas = self.window.last_observed().map(|v| policy.replicas_now(v));
+        let last_observed = self.history(HistoryWindow::last_observed);
+        let reactive_replicas = last_observed.map(|v| policy.replicas_now(v));
         let step = i64::from(self.config.step_seconds());
         let first_step = origin + step;
         let planned = policy.plan(&loads, None);
@@ -481,7 +498,7 @@ impl Runner {
                 })
                 .collect(),
             desired_replicas: desired,
-            last_observed: self.window.last_observed(),
+            last_observed,
             reactive_replicas,
             stale_after_seconds: self.config.stale_after.as_secs(),
             lead_time_seconds: self.config.lead_time.as_secs(),
@@ -493,6 +510,7 @@ impl Runner {
         };
         self.tracker
             .record_forecast(origin, snapshot.step_seconds, &snapshot.values);
+        self.note_plan(&snapshot, origin);
         self.unsaved = self.leases.is_some();
         self.publish(Arc::new(snapshot));
     }
@@ -506,7 +524,8 @@ impl Runner {
         let span = (self.config.window_points() as i64 - 1) * step;
         // The newest point held is asked for again: Prometheus may have
         // answered it from a partial scrape or an old evaluation last time.
-        let start = match self.window.last_time() {
+        let last = self.history(HistoryWindow::last_time);
+        let start = match last {
             Some(last) if last >= end - span => last,
             _ => end - span,
         };
@@ -520,7 +539,6 @@ impl Runner {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let before = self.window.last_time();
         let started = Instant::now();
         let fetched = self
             .source
@@ -540,7 +558,7 @@ impl Runner {
                 return None;
             }
         };
-        if samples.is_empty() && self.window.is_empty() {
+        if samples.is_empty() && last.is_none() {
             self.fail(
                 Stage::Collect,
                 NO_DATA,
@@ -552,8 +570,12 @@ impl Runner {
             );
             return None;
         }
-        self.window.merge(&samples);
-        if let Some(last) = self.window.last_time()
+        let newest = {
+            let mut trail = self.trail.write().expect("trail lock");
+            trail.history.merge(&samples);
+            trail.history.last_time()
+        };
+        if let Some(last) = newest
             && last < end - 2 * step
         {
             // Not fatal (the last forecast stands until stale), but say why
@@ -581,7 +603,7 @@ impl Runner {
                 .with_label_values(&self.labels())
                 .set(value);
         }
-        Some(self.window.last_time() != before)
+        Some(newest != last)
     }
 
     /// The forecast from `origin` on: the held one shifted, while the
@@ -631,7 +653,7 @@ impl Runner {
         now: DateTime<Utc>,
     ) -> Option<(crate::model::Forecast, Selection)> {
         let request = ForecastRequest {
-            history: self.window.series(),
+            history: self.history(HistoryWindow::series),
             horizon: self.config.model_horizon_steps(),
             quantiles: self.levels.clone(),
             params: self.config.params.clone(),
@@ -689,6 +711,17 @@ impl Runner {
         match answer {
             Ok((calls, answer)) => {
                 let selection = calls.shadow.selection();
+                if self.pools.len() > 1
+                    && let Some(origin) = self.history(HistoryWindow::last_time)
+                {
+                    let weights: Vec<(String, Option<f64>)> = selection
+                        .candidates
+                        .iter()
+                        .filter(|c| c.name != crate::shadow::COMBINED)
+                        .map(|c| (c.name.clone(), c.weight))
+                        .collect();
+                    self.note(|t| t.note_weights(origin, &weights, selection.leader.as_deref()));
+                }
                 self.calls = Some(calls);
                 self.show_selection(&selection);
                 match answer {
@@ -795,6 +828,52 @@ impl Runner {
                 .with_label_values(&labels)
                 .set(share);
         }
+    }
+
+    /// Notes for the web view what this origin's forecast said at the lead
+    /// time and what its plan asked for.
+    fn note_plan(&self, snapshot: &Snapshot, origin: i64) {
+        let lead = self.config.lead_steps();
+        let at_lead = |level: fn(f64, f64) -> bool| {
+            let band = snapshot
+                .quantiles
+                .iter()
+                .reduce(|a, b| if level(b.level, a.level) { b } else { a })?;
+            band.values.get(lead - 1).copied()
+        };
+        let reading = crate::scaler::decision::Reading {
+            lead_time: self.config.lead_time,
+            stale_after: self.config.stale_after,
+            activation_threshold: 0.0,
+            hybrid: self.config.reactive_floor,
+        };
+        let told = crate::scaler::decision::decide(snapshot, snapshot.generated_at, &reading)
+            .ok()
+            .map(|d| d.replicas);
+        let step = i64::from(snapshot.step_seconds);
+        let lead_forecast = snapshot.values.get(lead - 1).map(|&value| LeadForecast {
+            time: origin + lead as i64 * step,
+            value,
+            low: at_lead(|a, b| a < b),
+            high: at_lead(|a, b| a > b),
+        });
+        let plan = snapshot
+            .desired_replicas
+            .first()
+            .map(|&desired| OriginPlan {
+                origin,
+                desired,
+                reactive: snapshot.reactive_replicas,
+                told,
+            });
+        self.note(|t| {
+            if let Some(f) = lead_forecast {
+                t.note_lead(f);
+            }
+            if let Some(p) = plan {
+                t.note_plan(p);
+            }
+        });
     }
 
     /// The shadow evaluation's scores and choice, as metrics; a change of
@@ -908,12 +987,14 @@ impl Runner {
         } else {
             tracing::warn!(workload = %self.config.name, component = component.label(), reason, %message, "failed");
         }
-        self.failures.push(Failure {
+        let failure = Failure {
             component,
             reason,
             message,
             at: Utc::now(),
-        });
+        };
+        self.note(|t| t.note_failure(failure.clone()));
+        self.failures.push(failure);
     }
 
     fn finish_tick(&mut self, now: DateTime<Utc>, computing: bool) {

@@ -79,6 +79,19 @@ impl HistoryWindow {
         }
     }
 
+    /// Every point, (time, value), oldest first; a gap is NaN.
+    pub fn points(&self) -> impl DoubleEndedIterator<Item = (i64, f64)> + '_ {
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (self.start + k as i64 * self.step, v))
+    }
+
+    /// Points held.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
     /// The window as a model's input.
     pub fn series(&self) -> Series {
         Series::new(

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::{ModelRef, Snapshot};
 use crate::config::WorkloadConfig;
 use crate::live_error::ErrorSummary;
+use crate::trail::{SharedTrail, Trail};
 
 /// The stage of a tick that failed: the `component` of a failure in the
 /// API, the logs and `kedastral_errors_total`.
@@ -70,18 +71,22 @@ pub struct Status {
     pub computing: bool,
     /// The latest tick that ended without a failure.
     pub last_success: Option<DateTime<Utc>>,
+    /// The history and recent decisions, for the web view: shared with the
+    /// runner, which writes it.
+    pub trail: SharedTrail,
 }
 
 impl Status {
     /// A workload about to start: nothing computed, nothing failed.
     pub fn new(config: Arc<WorkloadConfig>, model: ModelRef, computing: bool) -> Self {
         Self {
-            config,
             model,
             last_error: None,
             live_error: ErrorSummary::default(),
             computing,
             last_success: None,
+            trail: Trail::new(config.step_seconds(), config.window_points()).shared(),
+            config,
         }
     }
 }
