@@ -223,6 +223,39 @@ pub struct BacktestReport {
     /// and how each scored. Set by callers that run one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selection: Option<crate::shadow::Selection>,
+    /// Step by step, for the HTML report; not in the JSON.
+    #[serde(skip)]
+    pub trace: Trace,
+}
+
+/// What the evaluation saw and did, step by step: what `--report` draws.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// Every step decided, in order.
+    pub steps: Vec<TraceStep>,
+    /// Every origin whose forecast came.
+    pub forecasts: Vec<OriginForecast>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceStep {
+    /// Index into the series.
+    pub index: usize,
+    pub actual: f64,
+    /// Pods ready under each policy.
+    pub predictive: f64,
+    pub reactive: f64,
+    /// Before this the step only warmed the simulation up.
+    pub counted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginForecast {
+    /// Index of the first forecast step in the series.
+    pub origin: usize,
+    pub values: Vec<f64>,
+    /// The widest central interval asked for: (level, lower, upper).
+    pub band: Option<(f64, Vec<f64>, Vec<f64>)>,
 }
 
 /// Pods needed for `load`: at least one, and a load a rounding error past a
@@ -300,6 +333,7 @@ pub fn run(
     let counted_from = first + delay + config.stabilization_steps;
     let mut failed = 0usize;
     let mut first_failure = None;
+    let mut trace = Trace::default();
 
     for &origin in &origins {
         let from = origin.saturating_sub(config.max_history);
@@ -353,10 +387,30 @@ pub fn run(
                 policy.step(ask(loads), actual, counted);
             }
             reactive.step(pods_for(reactive_load, target), actual, counted);
+            trace.steps.push(TraceStep {
+                index: t,
+                actual,
+                predictive: predictive.sim.ready(),
+                reactive: reactive.ready(),
+                counted,
+            });
         }
         let Some(f) = answer.as_ref().map(|a| &a.forecast) else {
             continue;
         };
+        let widest = config
+            .intervals
+            .iter()
+            .copied()
+            .fold(None, |w: Option<f64>, l| Some(w.map_or(l, |w| w.max(l))));
+        trace.forecasts.push(OriginForecast {
+            origin,
+            values: f.values.clone(),
+            band: widest.map(|level| {
+                let (lo, hi) = band_pair(f, &levels, level);
+                (level, lo.to_vec(), hi.to_vec())
+            }),
+        });
         for lead in 0..h {
             let t = origin + lead;
             let actual = y[t];
@@ -412,6 +466,7 @@ pub fn run(
             tradeoff: tradeoff.iter().map(Policy::tradeoff_point).collect(),
         },
         selection: None,
+        trace,
     })
 }
 

@@ -46,6 +46,8 @@ pub struct HpaSim {
     load_total: f64,
     changes: usize,
     decided_steps: usize,
+    /// Pods ready at the latest step.
+    ready: f64,
 }
 
 impl HpaSim {
@@ -66,6 +68,7 @@ impl HpaSim {
             load_total: 0.0,
             changes: 0,
             decided_steps: 0,
+            ready: 0.0,
         }
     }
 
@@ -86,6 +89,7 @@ impl HpaSim {
         push_window(&mut self.asked, asked, self.delay + 1);
         // Added pods are ready once every request over the delay wanted them.
         let ready = self.asked.iter().copied().fold(f64::INFINITY, f64::min);
+        self.ready = ready;
         let needed = super::pods_for(actual, self.target);
         let short = (!actual.is_nan()).then_some(ready < needed);
         if !counted {
@@ -105,6 +109,11 @@ impl HpaSim {
         self.unserved += (actual - ready * self.target).max(0.0);
         self.load_total += actual.max(0.0);
         short
+    }
+
+    /// Pods ready at the latest step.
+    pub fn ready(&self) -> f64 {
+        self.ready
     }
 
     pub fn steps(&self) -> usize {

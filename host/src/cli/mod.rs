@@ -341,6 +341,13 @@ pub struct BacktestArgs {
 
     #[arg(long, env = "KEDASTRAL_FORMAT", value_enum, default_value = "text")]
     pub format: ReportFormat,
+
+    /// Also write the backtest to this file as a self-contained HTML page:
+    /// forecast against actual at a few origins, the capacity each policy
+    /// had ready against the load, the shortfall against extra pod-time
+    /// (for one history, not a folder).
+    #[arg(long, env = "KEDASTRAL_BACKTEST_REPORT")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -609,6 +616,12 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let info = &candidates.info;
     let mut out = std::io::stdout().lock();
     if let Some(dir) = args.input.input.as_ref().filter(|p| p.is_dir()) {
+        if args.report.is_some() {
+            bail!(
+                "--report draws one history: give --input a CSV file rather than the folder {}",
+                dir.display()
+            );
+        }
         let step = step_seconds(&args.input)?;
         let traces = plan
             .run_folder(dir, step, &candidates, &mut guards)
@@ -640,6 +653,21 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
             writeln!(out)?;
         }
         ReportFormat::Text => report::write_text(&mut out, info, &report)?,
+    }
+    if let Some(path) = &args.report {
+        let trace = args
+            .input
+            .input
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map_or_else(
+                || "nasa_http_1m.csv (bundled)".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+        let page = crate::web::report::backtest(&trace, info, &series, &report).into_string();
+        std::fs::write(path, page)
+            .with_context(|| format!("--report: writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), "backtest report written");
     }
     Ok(())
 }

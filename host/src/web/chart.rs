@@ -138,6 +138,13 @@ impl Chart {
         self
     }
 
+    /// Whether the y axis starts at zero for values all above it: true for
+    /// load and replicas (honest sizes), false to see a forecast's detail.
+    pub fn from_zero(mut self, from_zero: bool) -> Self {
+        self.from_zero = from_zero;
+        self
+    }
+
     pub fn series(mut self, series: Series) -> Self {
         self.series.push(series);
         self

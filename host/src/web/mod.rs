@@ -15,7 +15,7 @@
 
 pub mod chart;
 pub mod explain;
-// report: later
+pub mod report;
 
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
