@@ -15,3 +15,4 @@ mod refresh;
 mod scaler;
 mod services;
 mod support;
+mod web;
