@@ -16,6 +16,8 @@
 pub mod chart;
 pub mod explain;
 pub mod report;
+#[doc(hidden)]
+pub mod sample;
 
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
