@@ -9,7 +9,9 @@
 //!
 //! The service: [`forecaster`] runs that flow for every workload of a
 //! [`config`] each interval, keeps snapshots in memory or Redis ([`store`]),
-//! and serves them over HTTP ([`api`]) with metrics ([`telemetry`]).
+//! and serves them over HTTP ([`api`]) with metrics ([`telemetry`]) and a
+//! web view of why each workload scaled ([`web`], drawing each workload's
+//! [`trail`]).
 
 pub mod api;
 pub mod backtest;

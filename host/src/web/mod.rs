@@ -59,6 +59,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 150px; }
 .card .k { color: var(--muted); font-size: 12px; }
 .card .v { font-size: 20px; font-weight: 600; }
+.card .v.small { font-size: 14px; font-weight: 400; }
 ul.why { padding-left: 20px; } ul.why li { margin: 3px 0; }
 .error { color: #a40e26; word-break: break-word; }
 figure.chart { margin: 12px 0 20px; }
@@ -318,7 +319,7 @@ pub fn workload(view: &WorkloadView, now: DateTime<Utc>, refresh_seconds: u64) -
                 div.card { div.k { "desired now" } div.v { (snapshot.and_then(|s| s.desired_replicas.first()).map_or("-".to_owned(), |r| r.to_string())) } }
                 div.card { div.k { "reactive" } div.v { (snapshot.and_then(|s| s.reactive_replicas).map_or("-".to_owned(), |r| r.to_string())) } }
                 div.card { div.k { "last observed" } div.v { (snapshot.and_then(|s| s.last_observed).map_or("-".to_owned(), show_number)) } }
-                div.card { div.k { "live error" } div.v { (live_error_cell(view)) } }
+                div.card { div.k { "live error" } div.v.small { (live_error_cell(view)) } }
             }
             h2 { "Why this number" }
             @match &explained {
