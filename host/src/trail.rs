@@ -15,8 +15,10 @@ use std::sync::{Arc, RwLock};
 use crate::forecaster::window::HistoryWindow;
 use crate::store::Failure;
 
-/// Origins kept of forecasts, plans and weights: a day at one-minute steps.
-pub const TRAIL_POINTS: usize = 1440;
+/// Origins kept of forecasts, plans and weights: 12 hours at one-minute
+/// steps, the night an SRE paged at 03:00 looks back on. About 40 KB a
+/// workload, 40 MB for a thousand.
+pub const TRAIL_POINTS: usize = 720;
 
 /// Failures and changes of leader kept, newest last.
 pub const TRAIL_EVENTS: usize = 20;
@@ -26,13 +28,15 @@ pub const TRAIL_EVENTS: usize = 20;
 pub type SharedTrail = Arc<RwLock<Trail>>;
 
 /// The forecast made for `time`, one lead time before it, with the bands
-/// around it (the lowest and highest level the forecast carried).
+/// around it (the lowest and highest level the forecast carried; NaN
+/// without bands). Single precision: a chart needs no more, and a thousand
+/// workloads keep 720 each.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LeadForecast {
     pub time: i64,
-    pub value: f64,
-    pub low: Option<f64>,
-    pub high: Option<f64>,
+    pub value: f32,
+    pub low: f32,
+    pub high: f32,
 }
 
 /// What one origin's plan asked for now, beside a reactive autoscaler and
@@ -88,10 +92,11 @@ fn push_by<T>(queue: &mut VecDeque<T>, item: T, key: impl Fn(&T) -> i64, cap: us
     while queue.back().is_some_and(|b| key(b) >= k) {
         queue.pop_back();
     }
-    queue.push_back(item);
-    while queue.len() > cap {
+    // Room made before pushing, so a full queue never grows its buffer.
+    while queue.len() >= cap {
         queue.pop_front();
     }
+    queue.push_back(item);
 }
 
 impl Trail {
@@ -100,8 +105,8 @@ impl Trail {
     pub fn new(step_seconds: u32, window_points: usize) -> Self {
         Self {
             history: HistoryWindow::new(step_seconds, window_points),
-            lead: VecDeque::new(),
-            plans: VecDeque::new(),
+            lead: VecDeque::with_capacity(TRAIL_POINTS),
+            plans: VecDeque::with_capacity(TRAIL_POINTS),
             candidates: Vec::new(),
             weights: VecDeque::new(),
             leader_changes: VecDeque::new(),
@@ -177,12 +182,12 @@ impl Trail {
 mod tests {
     use super::*;
 
-    fn lead(time: i64, value: f64) -> LeadForecast {
+    fn lead(time: i64, value: f32) -> LeadForecast {
         LeadForecast {
             time,
             value,
-            low: None,
-            high: None,
+            low: f32::NAN,
+            high: f32::NAN,
         }
     }
 
@@ -190,13 +195,18 @@ mod tests {
     fn a_later_forecast_for_a_time_replaces_the_earlier_and_the_oldest_fall_off() {
         let mut t = Trail::new(60, 10);
         for k in 0..(TRAIL_POINTS as i64 + 5) {
-            t.note_lead(lead(k * 60, k as f64));
+            t.note_lead(lead(k * 60, k as f32));
         }
         assert_eq!(t.lead.len(), TRAIL_POINTS);
+        assert!(
+            t.lead.capacity() < 2 * TRAIL_POINTS,
+            "a full queue does not grow"
+        );
         assert_eq!(t.lead.front().unwrap().time, 5 * 60);
         // A forecast made again for an earlier time drops those after it.
         t.note_lead(lead(100 * 60, -1.0));
-        assert_eq!(t.lead.back().unwrap(), &lead(100 * 60, -1.0));
+        let last = t.lead.back().unwrap();
+        assert_eq!((last.time, last.value), (100 * 60, -1.0));
         assert_eq!(t.lead.len(), 96);
     }
 

@@ -851,11 +851,12 @@ impl Runner {
             .ok()
             .map(|d| d.replicas);
         let step = i64::from(snapshot.step_seconds);
+        let single = |v: Option<f64>| v.map_or(f32::NAN, |v| v as f32);
         let lead_forecast = snapshot.values.get(lead - 1).map(|&value| LeadForecast {
             time: origin + lead as i64 * step,
-            value,
-            low: at_lead(|a, b| a < b),
-            high: at_lead(|a, b| a > b),
+            value: value as f32,
+            low: single(at_lead(|a, b| a < b)),
+            high: single(at_lead(|a, b| a > b)),
         });
         let plan = snapshot
             .desired_replicas

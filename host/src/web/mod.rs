@@ -476,7 +476,7 @@ fn at_lead_time(trail: &Trail, lead_seconds: u64) -> Chart {
     let band = trail
         .lead
         .iter()
-        .filter_map(|f| Some((x(f.time), f.low?, f.high?)));
+        .map(|f| (x(f.time), f64::from(f.low), f64::from(f.high)));
     Chart::new(
         "at-lead",
         format!(
@@ -489,7 +489,7 @@ fn at_lead_time(trail: &Trail, lead_seconds: u64) -> Chart {
     .series(Series::new("actual", "what arrived", 0).points(actual))
     .series(
         Series::new("lead-forecast", "forecast made a lead time before", 1)
-            .points(trail.lead.iter().map(|f| (x(f.time), f.value))),
+            .points(trail.lead.iter().map(|f| (x(f.time), f64::from(f.value)))),
     )
 }
 

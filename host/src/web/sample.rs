@@ -67,9 +67,9 @@ pub fn week_of_minutes(now: DateTime<Utc>) -> WorkloadView {
             let value = load(t + lead, &mut seed);
             trail.note_lead(LeadForecast {
                 time: t + lead,
-                value,
-                low: Some(value * 0.8),
-                high: Some(value * 1.2),
+                value: value as f32,
+                low: (value * 0.8) as f32,
+                high: (value * 1.2) as f32,
             });
             trail.note_plan(OriginPlan {
                 origin: t,
