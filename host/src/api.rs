@@ -3,6 +3,7 @@
 //! - `GET /forecast/current?workload=W`: the workload's latest forecast and
 //!   plan, with `stale`, the latest failure and the live forecast error;
 //! - `GET /workloads`: every workload, in brief;
+//! - `GET /models`: the models loaded, their sources and content hashes;
 //! - `GET /forecasts`: every current snapshot, for scalers;
 //! - `GET /healthz`: the process is up;
 //! - `GET /readyz`: every workload has a fresh forecast (503 and the ones
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::valid_workload_name;
+use crate::forecaster::models::ModelBoard;
 use crate::store::{Board, Failure, ModelRef, Snapshot, WorkloadView};
 use crate::telemetry::Metrics;
 
@@ -37,6 +39,8 @@ pub struct ApiState {
     pub board: Arc<Board>,
     pub metrics: Metrics,
     pub clock: Clock,
+    /// The models loaded, where this process forecasts.
+    pub models: Option<Arc<ModelBoard>>,
 }
 
 pub fn router(shared: Arc<ApiState>) -> Router {
@@ -45,6 +49,7 @@ pub fn router(shared: Arc<ApiState>) -> Router {
         .route("/workload", get(workload_page))
         .route("/forecast/current", get(current))
         .route("/workloads", get(workloads))
+        .route("/models", get(models))
         .route("/forecasts", get(forecasts))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -201,6 +206,16 @@ async fn workloads(State(shared): State<Arc<ApiState>>) -> Response {
     axum::Json(json!({ "workloads": briefs })).into_response()
 }
 
+async fn models(State(shared): State<Arc<ApiState>>) -> Response {
+    match &shared.models {
+        Some(models) => axum::Json(models.listing()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "this process loads no models: it serves forecasts another forecaster computes",
+        ),
+    }
+}
+
 async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
@@ -321,6 +336,6 @@ async fn workload_page(State(shared): State<Arc<ApiState>>, RawQuery(query): Raw
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint; try / (the web view), /forecast/current?workload=NAME, /workloads, /healthz, /readyz or /metrics",
+        "no such endpoint; try / (the web view), /forecast/current?workload=NAME, /workloads, /models, /healthz, /readyz or /metrics",
     )
 }

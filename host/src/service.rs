@@ -204,6 +204,7 @@ fn spawn_api(
         board: forecaster.board(),
         metrics: forecaster.metrics(),
         clock: forecaster.clock(),
+        models: Some(forecaster.models()),
     });
     let api = crate::api::serve(listener, state, shutdown.clone());
     servers.spawn(async move { api.await.context("the HTTP server stopped") });

@@ -75,6 +75,7 @@ pub fn replay_forecaster(
             shared: None,
             model_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             clock: Clock::wall(),
+            models_dir: None,
         },
     )
     .unwrap()

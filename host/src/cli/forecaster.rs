@@ -13,6 +13,7 @@ use crate::collect::prometheus::MultipleSeries;
 use crate::collect::{PrometheusClient, PrometheusConfig, Source};
 use crate::config::{self, WorkloadConfig, WorkloadFile};
 use crate::forecaster::{Forecaster, ForecasterParts};
+use crate::model::catalog::ModelsDir;
 use crate::service::{self, async_runtime, bind, shutdown_on_signals};
 use crate::store::lease::LeaseStore;
 use crate::store::redis::{RedisConfig, RedisStore};
@@ -41,6 +42,12 @@ pub struct ForecasterArgs {
     /// Model calls that may run at once [default: the number of cores].
     #[arg(long, env = "KEDASTRAL_MODEL_SLOTS")]
     pub model_slots: Option<usize>,
+
+    /// Folder of model components: every `.wasm` in it is loaded at
+    /// start-up and a workload names one by the name its `describe` gives
+    /// (`model = "my-model"`), beside the built-ins.
+    #[arg(long, env = "KEDASTRAL_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
 
     /// Check the configuration (workloads, models and their parameters,
     /// Prometheus and Redis settings) and exit without starting.
@@ -475,6 +482,11 @@ impl ForecasterArgs {
         if slots == 0 {
             bail!("--model-slots must be at least 1");
         }
+        let models_dir = self
+            .models_dir
+            .as_deref()
+            .map(|dir| ModelsDir::scan(&model_runtime, dir))
+            .transpose()?;
         Ok(Forecaster::new(
             &model_runtime,
             ForecasterParts {
@@ -483,6 +495,7 @@ impl ForecasterArgs {
                 shared: redis.map(|r| Arc::new(r) as Arc<dyn LeaseStore>),
                 model_slots: slots,
                 clock,
+                models_dir,
             },
         )?)
     }

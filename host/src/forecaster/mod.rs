@@ -14,11 +14,12 @@
 //! Redis cannot be reached, every replica computes its workloads itself and
 //! serves from memory: duplicated work, but forecasts never stop.
 
+pub mod models;
 pub(crate) mod pool;
 pub(crate) mod runner;
 pub mod window;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,10 +31,12 @@ use crate::candidates::{CandidateError, Candidates};
 use crate::clock::Clock;
 use crate::collect::Source;
 use crate::config::WorkloadConfig;
-use crate::model::ModelRuntime;
+use crate::model::catalog::ModelsDir;
+use crate::model::{LoadedModel, ModelLoadError, ModelRuntime, ModelSource};
 use crate::store::lease::LeaseStore;
 use crate::store::{Board, Status};
 use crate::telemetry::Metrics;
+use models::{ModelBoard, ModelEntry, ModelListing, Origin, RefusedFile};
 
 use pool::ModelPool;
 use runner::Runner;
@@ -79,11 +82,58 @@ pub struct ForecasterParts {
     /// Model calls that may run at once (the cores to give them).
     pub model_slots: usize,
     pub clock: Clock,
+    /// `--models-dir`, scanned: models a workload names by their own name.
+    pub models_dir: Option<ModelsDir>,
 }
 
 pub struct Forecaster {
     shared: Arc<Shared>,
     runners: Vec<Runner>,
+    models: Arc<ModelBoard>,
+}
+
+/// Loads what `source` names: a bare name not built in is looked up in the
+/// models directory, with every name there in the error when it is not.
+fn resolve(
+    runtime: &ModelRuntime,
+    dir: Option<&ModelsDir>,
+    source: &ModelSource,
+) -> Result<(LoadedModel, Origin, Option<String>), ModelLoadError> {
+    match source {
+        ModelSource::Builtin(_) => Ok((runtime.load(source)?, Origin::BuiltIn, None)),
+        ModelSource::File(path) if !source.looks_like_path() => {
+            let name = path.display().to_string();
+            match dir {
+                Some(dir) => match dir.get(&name) {
+                    Some(found) => Ok((
+                        found.model.clone(),
+                        Origin::Directory,
+                        Some(found.path.display().to_string()),
+                    )),
+                    None => Err(ModelLoadError::UnknownBuiltin {
+                        name,
+                        available: format!(
+                            "{}; in --models-dir {}: {}",
+                            ModelSource::builtin_names(),
+                            dir.dir.display(),
+                            dir.names()
+                        ),
+                    }),
+                },
+                None => Err(runtime.load(source).err().unwrap_or_else(|| {
+                    ModelLoadError::UnknownBuiltin {
+                        name,
+                        available: ModelSource::builtin_names(),
+                    }
+                })),
+            }
+        }
+        ModelSource::File(path) => Ok((
+            runtime.load(source)?,
+            Origin::Path,
+            Some(path.display().to_string()),
+        )),
+    }
 }
 
 impl Forecaster {
@@ -100,7 +150,10 @@ impl Forecaster {
         let collect_slots = Arc::new(Semaphore::new(COLLECT_SLOTS));
         // Each distinct model is loaded once and shared by its workloads.
         let mut pools: HashMap<String, Arc<ModelPool>> = HashMap::new();
+        // By pool key: the listing's entry, workloads filled in below.
+        let mut entries: BTreeMap<String, ModelEntry> = BTreeMap::new();
         let mut runners = Vec::with_capacity(parts.workloads.len());
+        let dir = parts.models_dir.as_ref();
         for config in parts.workloads {
             let candidates = Candidates::load(
                 &config.model,
@@ -108,7 +161,13 @@ impl Forecaster {
                 &config.params,
                 |key, source| match pools.get(key) {
                     Some(pool) => Ok(pool.model().clone()),
-                    None => runtime.load(source),
+                    None => {
+                        let (model, origin, path) = resolve(runtime, dir, source)?;
+                        entries
+                            .entry(key.to_owned())
+                            .or_insert_with(|| ModelEntry::new(&model, origin, path));
+                        Ok(model)
+                    }
                 },
             )
             .and_then(|c| c.check_params(&config.params).map(|()| c))
@@ -121,6 +180,11 @@ impl Forecaster {
                 .members
                 .into_iter()
                 .map(|c| {
+                    if let Some(entry) = entries.get_mut(&c.key)
+                        && !entry.workloads.contains(&config.name)
+                    {
+                        entry.workloads.push(config.name.clone());
+                    }
                     pools
                         .entry(c.key)
                         .or_insert_with(|| Arc::new(ModelPool::new(c.model)))
@@ -142,7 +206,18 @@ impl Forecaster {
             ));
             shared.board.register(status);
         }
-        Ok(Self { shared, runners })
+        let listing = ModelListing {
+            models_dir: dir.map(|d| d.dir.display().to_string()),
+            models: entries.into_values().collect(),
+            refused: dir.map_or_else(Vec::new, |d| {
+                d.refused.iter().map(RefusedFile::from).collect()
+            }),
+        };
+        Ok(Self {
+            shared,
+            runners,
+            models: Arc::new(ModelBoard::new(listing)),
+        })
     }
 
     /// Where the forecasts are published, for readers.
@@ -154,6 +229,11 @@ impl Forecaster {
     /// wall's): what readers judge staleness by.
     pub fn clock(&self) -> Clock {
         self.shared.clock
+    }
+
+    /// The models loaded, for `GET /models`.
+    pub fn models(&self) -> Arc<ModelBoard> {
+        self.models.clone()
     }
 
     /// The forecaster's metrics, which readers in the same process join.

@@ -16,6 +16,7 @@
 //! so native models and components are called with the same values.
 
 pub mod cache;
+pub mod catalog;
 pub mod error;
 pub mod guard;
 pub mod runtime;

@@ -268,6 +268,7 @@ impl ModelRuntime {
                 engine: self.engine.clone(),
                 limits: self.limits,
                 compile,
+                content_hash: content_hash(bytes),
             }),
         };
         let info = model.describe().map_err(|e| ModelLoadError::Describe {
@@ -299,6 +300,17 @@ struct Loaded {
     engine: Engine,
     limits: RuntimeLimits,
     compile: CompileOutcome,
+    /// `sha256:` and the hex digest of the component's bytes.
+    content_hash: String,
+}
+
+/// `sha256:` and the hex digest of `bytes`: what tells two versions of a
+/// file apart.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 impl LoadedModel {
@@ -315,6 +327,11 @@ impl LoadedModel {
     /// Whether loading compiled the component or found it precompiled.
     pub fn compile_outcome(&self) -> CompileOutcome {
         self.inner.compile
+    }
+
+    /// The digest of the component's bytes (see [`content_hash`]).
+    pub fn content_hash(&self) -> &str {
+        &self.inner.content_hash
     }
 
     /// Asks the model to describe itself, as it says it.

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use crate::support;
 use crate::support::RunWithin;
 
-fn kedastral(args: &[&str]) -> Output {
+pub(crate) fn kedastral(args: &[&str]) -> Output {
     support::warm_model_cache();
     Command::new(env!("CARGO_BIN_EXE_kedastral"))
         .args(args)

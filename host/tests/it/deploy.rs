@@ -30,6 +30,7 @@ fn exposition_at_start() -> String {
             shared: None,
             model_slots: 1,
             clock: Clock::wall(),
+            models_dir: None,
         },
     )
     .unwrap();

@@ -801,7 +801,7 @@ async fn a_holder_that_cannot_reach_prometheus_hands_the_workload_over() {
 /// `kedastral forecaster` on `tables` (a config file's text) and
 /// `prometheus`, with `extra` flags; the file lives as long as the folder
 /// returned.
-async fn forecaster_on(
+pub(crate) async fn forecaster_on(
     prometheus: &Prometheus,
     tables: &str,
     extra: &[&str],
@@ -816,7 +816,7 @@ async fn forecaster_on(
 
 /// A `[[workload]]` table on the `nasa_requests` trace (1-second steps),
 /// with `extra` lines, which may set the interval and stale-after too.
-fn workload_table(name: &str, query: &str, model: &str, extra: &str) -> String {
+pub(crate) fn workload_table(name: &str, query: &str, model: &str, extra: &str) -> String {
     let mut table = format!(
         "[[workload]]\nname = \"{name}\"\nprom-query = \"{query}\"\nstep = \"1s\"\n\
          window = \"1h\"\nhorizon = \"30s\"\nlead-time = \"5s\"\n\

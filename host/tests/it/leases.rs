@@ -35,6 +35,7 @@ fn replica(store: &MemoryLeases, source: Source) -> Forecaster {
             shared: Some(Arc::new(store.clone()) as Arc<dyn LeaseStore>),
             model_slots: 1,
             clock: Clock::wall(),
+            models_dir: None,
         },
     )
     .unwrap()

@@ -11,6 +11,7 @@ mod forecaster;
 mod fracast;
 mod hostile;
 mod leases;
+mod models_dir;
 mod refresh;
 mod scaler;
 mod services;

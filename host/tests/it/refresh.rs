@@ -39,6 +39,7 @@ fn forecaster(refresh: Option<&str>) -> (Forecaster, kedastral::model::Series, i
             shared: None,
             model_slots: 1,
             clock: Clock::wall(),
+            models_dir: None,
         },
     )
     .unwrap();
