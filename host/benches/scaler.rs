@@ -41,6 +41,7 @@ fn snapshot(i: usize) -> Snapshot {
         model: ModelRef {
             name: "baseline".into(),
             version: "0.1.0".into(),
+            content_hash: None,
         },
         generated_at: now,
         computed_at: now,

@@ -175,6 +175,10 @@ impl Candidates {
         ModelRef {
             name: self.info.name.clone(),
             version: self.info.version.clone(),
+            content_hash: match &self.members[..] {
+                [only] => Some(only.model.content_hash().to_owned()),
+                _ => None,
+            },
         }
     }
 

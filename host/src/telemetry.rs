@@ -115,6 +115,9 @@ pub struct Metrics {
     pub candidate_weight: GaugeVec,
     pub candidate_recent_mae: GaugeVec,
     pub model_switches_total: IntCounterVec,
+    /// Files of the models directory loaded, refused or removed since
+    /// start-up, by `result`.
+    pub model_reloads_total: IntCounterVec,
     pub bands_calibrated: GaugeVec,
     /// 1 for the sizing rule in force, 0 for the others.
     pub sizing_rule: GaugeVec,
@@ -159,6 +162,18 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(&model_switches_total);
+        let model_reloads_total = IntCounterVec::new(
+            Opts::new(
+                "kedastral_model_reloads_total",
+                "Files of --models-dir taken in after start-up, by result: loaded (a new model or version), refused (it did not load; the version before keeps serving) or removed.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        registry.register(&model_reloads_total);
+        for result in ["loaded", "refused", "removed"] {
+            model_reloads_total.with_label_values(&[result]);
+        }
         Self {
             predicted_value: gauge(
                 "kedastral_predicted_value",
@@ -267,6 +282,7 @@ impl Metrics {
                 &["workload", "candidate"],
             ),
             model_switches_total,
+            model_reloads_total,
             bands_calibrated: gauge(
                 "kedastral_bands_calibrated",
                 "1 when the served bands come from the recent forecast errors.",

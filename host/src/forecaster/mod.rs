@@ -17,6 +17,7 @@
 pub mod models;
 pub(crate) mod pool;
 pub(crate) mod runner;
+pub mod watch;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap};
@@ -90,6 +91,8 @@ pub struct Forecaster {
     shared: Arc<Shared>,
     runners: Vec<Runner>,
     models: Arc<ModelBoard>,
+    /// Watches `--models-dir`, when one is given.
+    watch: Option<watch::DirWatch>,
 }
 
 /// Loads what `source` names: a bare name not built in is looked up in the
@@ -206,6 +209,12 @@ impl Forecaster {
             ));
             shared.board.register(status);
         }
+        // The pools of the directory's models, for the watcher to swap.
+        let dir_pools: HashMap<String, Arc<ModelPool>> = entries
+            .iter()
+            .filter(|(_, e)| e.source == Origin::Directory)
+            .filter_map(|(key, e)| Some((e.name.clone(), pools.get(key)?.clone())))
+            .collect();
         let listing = ModelListing {
             models_dir: dir.map(|d| d.dir.display().to_string()),
             models: entries.into_values().collect(),
@@ -213,10 +222,21 @@ impl Forecaster {
                 d.refused.iter().map(RefusedFile::from).collect()
             }),
         };
+        let models = Arc::new(ModelBoard::new(listing));
+        let watch = dir.map(|d| {
+            watch::DirWatch::new(
+                d,
+                runtime.clone(),
+                dir_pools,
+                models.clone(),
+                shared.metrics.clone(),
+            )
+        });
         Ok(Self {
             shared,
             runners,
-            models: Arc::new(ModelBoard::new(listing)),
+            models,
+            watch,
         })
     }
 
@@ -245,6 +265,9 @@ impl Forecaster {
     /// leases this replica holds.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(watch) = self.watch {
+            tasks.spawn(watch.run(shutdown.clone()));
+        }
         for runner in self.runners {
             tasks.spawn(runner.run(shutdown.clone()));
         }

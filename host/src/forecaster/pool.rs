@@ -21,15 +21,21 @@
 //! forecast is so a probe: the calls queued behind it see it trusted and take
 //! the shared slots.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::model::{Forecast, ForecastRequest, LoadedModel, ModelCallError};
 
 pub struct ModelPool {
-    model: LoadedModel,
+    /// Swapped when a new version of a models directory's file loads: a
+    /// call in flight keeps the version it started with.
+    model: RwLock<LoadedModel>,
+    /// Bumped at each swap, so a workload knows to judge it afresh.
+    generation: AtomicU64,
+    /// Why the model is gone, once its file left the models directory.
+    removed: RwLock<Option<String>>,
     /// The last forecast that ran ended without a fault.
     trusted: AtomicBool,
     /// One permit: held for the length of a probation call.
@@ -137,14 +143,36 @@ impl Lane {
 impl ModelPool {
     pub fn new(model: LoadedModel) -> Self {
         Self {
-            model,
+            model: RwLock::new(model),
+            generation: AtomicU64::new(0),
+            removed: RwLock::new(None),
             trusted: AtomicBool::new(false),
             probation: Arc::new(Semaphore::new(1)),
         }
     }
 
-    pub fn model(&self) -> &LoadedModel {
-        &self.model
+    /// The version in use (a cheap clone).
+    pub fn model(&self) -> LoadedModel {
+        self.model.read().expect("pool lock").clone()
+    }
+
+    /// Serves `model` for later calls; a new version starts untrusted, on
+    /// probation until its first forecast ends without a fault.
+    pub fn swap(&self, model: LoadedModel) {
+        *self.model.write().expect("pool lock") = model;
+        *self.removed.write().expect("pool lock") = None;
+        self.trusted.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Stops calls, which then fail with `reason`.
+    pub fn remove(&self, reason: String) {
+        *self.removed.write().expect("pool lock") = Some(reason);
+    }
+
+    /// Bumped by each [`Self::swap`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Whether the model's last forecast that ran ended without a fault.
@@ -167,7 +195,14 @@ impl ModelPool {
         if suspect || !self.is_trusted() {
             lane.hold_probation(&self.probation);
         }
-        let answer = self.model.forecast(request);
+        let model = self.model();
+        if let Some(reason) = self.removed.read().expect("pool lock").clone() {
+            return Err(ModelCallError::Removed {
+                model: model.info().name.clone(),
+                reason,
+            });
+        }
+        let answer = model.forecast(request);
         match &answer {
             Err(e) if e.is_fault() => self.trusted.store(false, Ordering::Release),
             Err(e) if !e.model_ran() => {}

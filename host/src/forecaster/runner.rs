@@ -135,6 +135,9 @@ pub struct Runner {
     commitments: std::collections::VecDeque<(i64, u32)>,
     /// The model's last forecast, whole, while its refresh is not due.
     held: Option<Held>,
+    /// Each pool's generation the evaluation judged: a new version of a
+    /// model is judged afresh.
+    generations: Vec<u64>,
 }
 
 /// A forecast the model made at `origin` (the last point it read), over
@@ -183,6 +186,7 @@ impl Runner {
             Sizing::Objective(target) => Some(Chooser::new(target)),
             _ => None,
         };
+        let generations = pools.iter().map(|p| p.generation()).collect();
         let runner = Self {
             calls: Some(Calls::new(&config, &pools)),
             tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
@@ -205,6 +209,7 @@ impl Runner {
             planned: Planned::default(),
             commitments: std::collections::VecDeque::new(),
             held: None,
+            generations,
         };
         runner.show_start();
         runner
@@ -483,7 +488,7 @@ impl Runner {
         let snapshot = Snapshot {
             workload: self.config.name.clone(),
             metric: self.config.metric.clone(),
-            model: self.model.clone(),
+            model: self.model_ref(),
             generated_at: DateTime::from_timestamp(origin, 0).unwrap_or(now),
             computed_at: now,
             step_seconds: self.config.step_seconds(),
@@ -614,6 +619,7 @@ impl Runner {
         now: DateTime<Utc>,
         origin: i64,
     ) -> Option<(crate::model::Forecast, Selection, i64)> {
+        self.judge_new_versions();
         let step = i64::from(self.config.step_seconds()).max(1);
         let horizon = self.config.horizon_steps() as usize;
         let refresh = self.config.refresh.as_secs() as i64;
@@ -645,6 +651,45 @@ impl Runner {
             selection: selection.clone(),
         });
         Some((served, selection, origin))
+    }
+
+    /// After a model was swapped for a new version, its old errors no
+    /// longer describe it: the shadow evaluation, the calibration and the
+    /// breakers start afresh, and a forecast held from the old version is
+    /// dropped.
+    fn judge_new_versions(&mut self) {
+        let now: Vec<u64> = self.pools.iter().map(|p| p.generation()).collect();
+        if now == self.generations {
+            return;
+        }
+        let swapped: Vec<String> = self
+            .pools
+            .iter()
+            .zip(&self.generations)
+            .filter(|(p, g)| p.generation() != **g)
+            .map(|(p, _)| p.model().info().name.clone())
+            .collect();
+        tracing::info!(workload = %self.config.name, models = ?swapped,
+            "a new version of a model is served; its evaluation starts afresh");
+        self.generations = now;
+        self.calls = Some(Calls::new(&self.config, &self.pools));
+        self.held = None;
+    }
+
+    /// The name, version and hash forecasts are published under: the
+    /// model's own as loaded now, or `auto`'s.
+    fn model_ref(&self) -> ModelRef {
+        match &self.pools[..] {
+            [only] => {
+                let model = only.model();
+                ModelRef {
+                    name: model.info().name.clone(),
+                    version: model.info().version.clone(),
+                    content_hash: Some(model.content_hash().to_owned()),
+                }
+            }
+            _ => self.model.clone(),
+        }
     }
 
     /// The served forecast and the shadow evaluation behind it.

@@ -17,8 +17,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::runtime::content_hash;
 use super::source::{AUTO, BUILTINS};
-use super::{LoadedModel, ModelRuntime, ModelSource};
+use super::{LoadedModel, ModelRuntime};
 
 /// One model of the directory.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct DirModel {
 pub struct Refused {
     pub path: PathBuf,
     pub error: String,
+    /// The digest of what was refused (`None`: it could not be read).
+    pub hash: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,14 +77,12 @@ impl ModelsDir {
             ..Self::default()
         };
         for path in wasm_files(dir)? {
-            match runtime.load(&ModelSource::File(path.clone())) {
+            let (loaded, hash) = load_file(runtime, &path);
+            match loaded {
                 Ok(model) => found.add(path, model)?,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "model in --models-dir refused");
-                    found.refused.push(Refused {
-                        path,
-                        error: e.to_string(),
-                    });
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "model in --models-dir refused");
+                    found.refused.push(Refused { path, error, hash });
                 }
             }
         }
@@ -90,7 +91,7 @@ impl ModelsDir {
 
     fn add(&mut self, path: PathBuf, model: LoadedModel) -> Result<(), CatalogError> {
         let name = model.info().name.clone();
-        if name == AUTO || BUILTINS.iter().any(|(b, _)| *b == name) {
+        if reserved(&name) {
             return Err(CatalogError::ShadowsBuiltin { name, path });
         }
         if let Some(first) = self.models.get(&name) {
@@ -118,6 +119,29 @@ impl ModelsDir {
             self.models.keys().cloned().collect::<Vec<_>>().join(", ")
         }
     }
+}
+
+/// Reads and loads one file: the model or why not, and the digest of the
+/// bytes read (`None` when they could not be).
+pub fn load_file(
+    runtime: &ModelRuntime,
+    path: &Path,
+) -> (Result<LoadedModel, String>, Option<String>) {
+    match std::fs::read(path) {
+        Err(e) => (Err(format!("cannot read {}: {e}", path.display())), None),
+        Ok(bytes) => {
+            let hash = content_hash(&bytes);
+            let loaded = runtime
+                .load_bytes(&path.display().to_string(), &bytes)
+                .map_err(|e| e.to_string());
+            (loaded, Some(hash))
+        }
+    }
+}
+
+/// Whether a directory's model may take `name`: not a built-in's or `auto`.
+pub fn reserved(name: &str) -> bool {
+    name == AUTO || BUILTINS.iter().any(|(b, _)| *b == name)
 }
 
 /// The `.wasm` files of `dir` (symlinks followed), by name; hidden entries

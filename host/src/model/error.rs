@@ -111,6 +111,10 @@ pub enum ModelCallError {
         /// When a call may go through again; `None`: never.
         until: Option<chrono::DateTime<chrono::Utc>>,
     },
+
+    /// Not called: the model's file left the models directory.
+    #[error("model `{model}` is no longer loaded: {reason}")]
+    Removed { model: String, reason: String },
 }
 
 impl ModelCallError {
@@ -127,6 +131,7 @@ impl ModelCallError {
         "instantiate",
         "implausible",
         "suspended",
+        "removed",
     ];
 
     /// A short, bounded label for metrics (`reason` in
@@ -146,13 +151,17 @@ impl ModelCallError {
             Self::Instantiate { .. } => "instantiate",
             Self::Implausible { .. } => "implausible",
             Self::Suspended { .. } => "suspended",
+            Self::Removed { .. } => "removed",
         }
     }
 
     /// Whether the model ran to produce this error: false for what the host
     /// refused or held back before calling it.
     pub fn model_ran(&self) -> bool {
-        !matches!(self, Self::InvalidRequest { .. } | Self::Suspended { .. })
+        !matches!(
+            self,
+            Self::InvalidRequest { .. } | Self::Suspended { .. } | Self::Removed { .. }
+        )
     }
 
     /// A fault of the sandbox: the call cost up to a deadline (or a memory
@@ -189,7 +198,8 @@ impl ModelCallError {
             | Self::InvalidRequest { model, .. }
             | Self::Instantiate { model, .. }
             | Self::Implausible { model, .. }
-            | Self::Suspended { model, .. } => model,
+            | Self::Suspended { model, .. }
+            | Self::Removed { model, .. } => model,
         }
     }
 }

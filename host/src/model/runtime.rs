@@ -134,6 +134,7 @@ const POOL_KEEP_RESIDENT: usize = 1 << 20;
 const POOL_WARM_SLOTS: u32 = 8;
 
 /// The process-wide model runtime: one engine, one linker, one cache.
+#[derive(Clone)]
 pub struct ModelRuntime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,

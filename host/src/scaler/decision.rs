@@ -136,6 +136,7 @@ mod tests {
             model: ModelRef {
                 name: "m".into(),
                 version: "1".into(),
+                content_hash: None,
             },
             generated_at: at,
             computed_at: at,

@@ -302,6 +302,7 @@ mod tests {
         let model = ModelRef {
             name: "m".into(),
             version: "1".into(),
+            content_hash: None,
         };
         board.register(Status::new(config, model, true));
         let mut changes = board.subscribe();

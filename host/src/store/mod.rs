@@ -76,9 +76,14 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelRef {
     pub name: String,
     pub version: String,
+    /// The component's digest (`sha256:...`), for one model; `auto`'s
+    /// candidates have theirs in `GET /models`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +157,7 @@ mod tests {
             model: ModelRef {
                 name: "baseline".into(),
                 version: "0.1.0".into(),
+                content_hash: None,
             },
             generated_at: at,
             computed_at: at + chrono::Duration::seconds(3),

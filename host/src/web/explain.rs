@@ -240,6 +240,7 @@ mod tests {
             model: ModelRef {
                 name: "baseline".into(),
                 version: "1".into(),
+                content_hash: None,
             },
             generated_at: at,
             computed_at: at,

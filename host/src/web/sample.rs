@@ -47,6 +47,7 @@ pub fn week_of_minutes(now: DateTime<Utc>) -> WorkloadView {
     let model = ModelRef {
         name: "auto".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        content_hash: None,
     };
     let status = Status::new(config.clone(), model.clone(), true);
     let failure = |k: i64| Failure {

@@ -5,7 +5,9 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::kedastral;
 use crate::forecaster::{forecaster_on, workload_table};
-use crate::services::{Prometheus, get, write_file};
+use std::time::Duration;
+
+use crate::services::{Prometheus, eventually, get, write_file};
 use crate::support;
 
 fn sha256(path: &std::path::Path) -> String {
@@ -136,4 +138,180 @@ fn two_files_of_one_name_a_built_in_name_or_an_unknown_name_are_refused_at_start
         err.contains("recent-window") && err.contains("in --models-dir"),
         "{err}"
     );
+}
+
+/// `bytes` with a custom section appended: another file (another hash) of
+/// the same component, as a rebuild with other metadata would be.
+fn another_version(bytes: &[u8]) -> Vec<u8> {
+    let name = b"kedastral-test";
+    let payload = b"version two";
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128, "one-byte LEB128 sizes");
+    let mut out = bytes.to_vec();
+    out.extend([0u8, size as u8, name.len() as u8]);
+    out.extend(name);
+    out.extend(payload);
+    out
+}
+
+/// Points `dir/..data` at `dir/..VERSION`, holding `window.wasm` with
+/// `bytes`, by renaming a new symlink over the old one: what the kubelet
+/// does when a mounted ConfigMap changes.
+fn kubelet_swap(dir: &std::path::Path, version: &str, bytes: &[u8]) {
+    let data = dir.join(format!("..{version}"));
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("window.wasm"), bytes).unwrap();
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(&data, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+/// A condition on (`GET /models`, `GET /forecast/current`).
+type Check = Box<dyn Fn(&serde_json::Value, &serde_json::Value) -> bool + Send + Sync>;
+
+fn model_entry<'a>(listing: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    listing["models"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_are_added_replaced_refused_and_removed_while_the_forecaster_runs() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let models = tempfile::tempdir().unwrap();
+    let dir = models.path();
+    let v1 = std::fs::read(support::fixture("kedastral-example-window")).unwrap();
+    // A ConfigMap volume's layout: the key a symlink through `..data`.
+    kubelet_swap(dir, "v1", &v1);
+    std::os::unix::fs::symlink("..data/window.wasm", dir.join("window.wasm")).unwrap();
+    let config = [
+        workload_table(
+            "w",
+            "nasa_requests",
+            "recent-window",
+            "stale-after = \"1h\"",
+        ),
+        workload_table("steady", "nasa_requests", "baseline", ""),
+    ]
+    .concat();
+    let (forecaster, _config) = forecaster_on(
+        &prometheus,
+        &config,
+        &["--models-dir", dir.to_str().unwrap()],
+    )
+    .await;
+    let first = forecaster.forecast("w").await;
+    let hash = |bytes: &[u8]| {
+        let digest = Sha256::digest(bytes);
+        format!(
+            "sha256:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    };
+    assert_eq!(first["model"]["contentHash"], hash(&v1));
+    let models_url = forecaster.url("/models");
+    let current = forecaster.url("/forecast/current?workload=w");
+    let wait_for = |what: &'static str, check: Check| {
+        let (models_url, current) = (models_url.clone(), current.clone());
+        async move {
+            eventually(what, Duration::from_secs(30), || {
+                let (models_url, current) = (models_url.clone(), current.clone());
+                let check = &check;
+                async move {
+                    let (_, listing) = get(&models_url).await?;
+                    let (_, forecast) = get(&current).await?;
+                    check(&listing, &forecast).then_some(())
+                }
+            })
+            .await
+        }
+    };
+
+    // A model dropped in is listed, ready for a workload to name it.
+    std::fs::copy(
+        support::fixture("kedastral-test-hostile"),
+        dir.join("hostile.wasm"),
+    )
+    .unwrap();
+    wait_for(
+        "the dropped-in model listed",
+        Box::new(|l, _| model_entry(l, "hostile").is_some_and(|m| m["source"] == "directory")),
+    )
+    .await;
+
+    // A new version, by a symlink swap: the next forecasts come from it.
+    let v2 = another_version(&v1);
+    kubelet_swap(dir, "v2", &v2);
+    let h2 = hash(&v2);
+    wait_for(
+        "forecasts from the new version",
+        Box::new(move |l, f| {
+            f["model"]["contentHash"] == h2.as_str()
+                && model_entry(l, "recent-window").is_some_and(|m| m["contentHash"] == h2.as_str())
+        }),
+    )
+    .await;
+    assert!(
+        forecaster
+            .log()
+            .contains("a new version of a model is served")
+    );
+
+    // Garbage in its place: refused, and the version before keeps serving.
+    kubelet_swap(dir, "v3", b"not a component at all");
+    wait_for(
+        "the garbage refused",
+        Box::new(|l, _| {
+            model_entry(l, "recent-window").is_some_and(|m| m["lastLoadError"].is_string())
+                && l["refused"].as_array().is_some_and(|r| {
+                    r.iter().any(|f| {
+                        f["path"]
+                            .as_str()
+                            .is_some_and(|p| p.ends_with("window.wasm"))
+                    })
+                })
+        }),
+    )
+    .await;
+    let refused_at = chrono::Utc::now();
+    let h2 = hash(&v2);
+    wait_for(
+        "a forecast after the refusal, from the version before",
+        Box::new(move |_, f| {
+            let computed = f["computedAt"]
+                .as_str()
+                .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+            computed.is_some_and(|t| t > refused_at) && f["model"]["contentHash"] == h2.as_str()
+        }),
+    )
+    .await;
+
+    // Removed: the workload keeps its last forecast and says why.
+    std::fs::remove_file(dir.join("window.wasm")).unwrap();
+    wait_for(
+        "the removal told",
+        Box::new(|_, f| {
+            f["lastError"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("removed from --models-dir"))
+                && f["values"].as_array().is_some_and(|v| !v.is_empty())
+        }),
+    )
+    .await;
+    for (result, least) in [("loaded", 2.0), ("refused", 1.0), ("removed", 1.0)] {
+        let n = forecaster
+            .metric(&format!(
+                "kedastral_model_reloads_total{{result=\"{result}\"}}"
+            ))
+            .await
+            .unwrap_or_default();
+        assert!(n >= least, "{result}: {n}");
+    }
+    // The other workload was served throughout.
+    let steady = forecaster.forecast("steady").await;
+    assert_eq!(steady["stale"], false);
 }
