@@ -25,6 +25,10 @@ pub struct NamedRegistry {
     registry: Registry,
     /// Every family as it was registered (no series).
     families: Arc<Mutex<Vec<MetricFamily>>>,
+    /// Workloads removed by a configuration reload: their series are left
+    /// out of the exposition (kept, so a workload added back under its name
+    /// goes on counting where it was).
+    retired: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl NamedRegistry {
@@ -55,8 +59,34 @@ impl NamedRegistry {
 
     /// The text exposition format: every family, those without a series
     /// yet as their `HELP` and `TYPE` lines alone.
+    /// Leaves `workload`'s series out of the exposition.
+    pub fn retire(&self, workload: &str) {
+        self.retired
+            .lock()
+            .expect("retired lock")
+            .insert(workload.to_owned());
+    }
+
+    /// Shows `workload`'s series again.
+    pub fn revive(&self, workload: &str) {
+        self.retired.lock().expect("retired lock").remove(workload);
+    }
+
     pub fn encode(&self) -> String {
-        let gathered = self.registry.gather();
+        let mut gathered = self.registry.gather();
+        {
+            let retired = self.retired.lock().expect("retired lock");
+            if !retired.is_empty() {
+                for family in &mut gathered {
+                    family.mut_metric().retain(|m| {
+                        !m.get_label()
+                            .iter()
+                            .any(|l| l.name() == "workload" && retired.contains(l.value()))
+                    });
+                }
+                gathered.retain(|f| !f.get_metric().is_empty());
+            }
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&gathered, &mut out)
@@ -118,6 +148,8 @@ pub struct Metrics {
     /// Files of the models directory loaded, refused or removed since
     /// start-up, by `result`.
     pub model_reloads_total: IntCounterVec,
+    /// Readings of `--config` after start-up, by `result`.
+    pub config_reloads_total: IntCounterVec,
     pub bands_calibrated: GaugeVec,
     /// 1 for the sizing rule in force, 0 for the others.
     pub sizing_rule: GaugeVec,
@@ -173,6 +205,18 @@ impl Metrics {
         registry.register(&model_reloads_total);
         for result in ["loaded", "refused", "removed"] {
             model_reloads_total.with_label_values(&[result]);
+        }
+        let config_reloads_total = IntCounterVec::new(
+            Opts::new(
+                "kedastral_config_reloads_total",
+                "Readings of --config after start-up (SIGHUP or a change of the file), by result: applied, or refused (it did not parse or validate; the running configuration stays).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        registry.register(&config_reloads_total);
+        for result in ["applied", "refused"] {
+            config_reloads_total.with_label_values(&[result]);
         }
         Self {
             predicted_value: gauge(
@@ -283,6 +327,7 @@ impl Metrics {
             ),
             model_switches_total,
             model_reloads_total,
+            config_reloads_total,
             bands_calibrated: gauge(
                 "kedastral_bands_calibrated",
                 "1 when the served bands come from the recent forecast errors.",
@@ -352,6 +397,16 @@ impl Metrics {
     /// The text exposition format.
     pub fn encode(&self) -> String {
         self.registry.encode()
+    }
+
+    /// A workload removed: its series leave `/metrics`.
+    pub fn retire(&self, workload: &str) {
+        self.registry.retire(workload);
+    }
+
+    /// A workload (back) in the configuration.
+    pub fn revive(&self, workload: &str) {
+        self.registry.revive(workload);
     }
 }
 

@@ -514,7 +514,10 @@ pub fn run(args: ForecasterArgs) -> anyhow::Result<()> {
     let source = args.prometheus_source()?;
     let description = source.describe();
     let count = workloads.len();
-    let forecaster = args.build(workloads, source, Clock::wall())?;
+    let mut forecaster = args.build(workloads, source, Clock::wall())?;
+    if let Some(path) = &args.config {
+        forecaster = forecaster.reload_from(path.clone());
+    }
     if args.check {
         println!("configuration is valid: {count} workload(s), source {description}");
         return Ok(());

@@ -26,6 +26,10 @@ pub enum Origin {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelEntry {
+    /// What workloads name it by (a built-in's name, a path, a directory
+    /// model's name).
+    #[serde(skip)]
+    pub key: String,
     pub name: String,
     pub version: String,
     pub description: String,
@@ -45,9 +49,10 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
-    pub fn new(model: &LoadedModel, source: Origin, path: Option<String>) -> Self {
+    pub fn new(key: &str, model: &LoadedModel, source: Origin, path: Option<String>) -> Self {
         let info = model.info();
         Self {
+            key: key.to_owned(),
             name: info.name.clone(),
             version: info.version.clone(),
             description: info.description.clone(),

@@ -286,6 +286,10 @@ impl Runner {
         &self.config.name
     }
 
+    pub(super) fn config(&self) -> &Arc<WorkloadConfig> {
+        &self.config
+    }
+
     /// Reads the history window.
     fn history<T>(&self, read: impl FnOnce(&HistoryWindow) -> T) -> T {
         read(&self.trail.read().expect("trail lock").history)

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::Watcher;
@@ -56,11 +56,15 @@ impl FileState {
     }
 }
 
+/// The pools of the directory's models that workloads use, by name:
+/// shared by the forecaster, which adds them as workloads start, and the
+/// watcher, which swaps their versions. A std lock, held to look one up.
+pub type DirPools = Arc<Mutex<HashMap<String, Arc<ModelPool>>>>;
+
 pub struct DirWatch {
     dir: PathBuf,
     runtime: ModelRuntime,
-    /// The pools of the directory's models that workloads use, by name.
-    pools: HashMap<String, Arc<ModelPool>>,
+    pools: DirPools,
     files: HashMap<PathBuf, FileState>,
     models: Arc<ModelBoard>,
     metrics: Metrics,
@@ -70,7 +74,7 @@ impl DirWatch {
     pub fn new(
         found: &ModelsDir,
         runtime: ModelRuntime,
-        pools: HashMap<String, Arc<ModelPool>>,
+        pools: DirPools,
         models: Arc<ModelBoard>,
         metrics: Metrics,
     ) -> Self {
@@ -162,6 +166,14 @@ impl DirWatch {
         }
     }
 
+    fn pool(&self, name: &str) -> Option<Arc<ModelPool>> {
+        self.pools
+            .lock()
+            .expect("dir pools lock")
+            .get(name)
+            .cloned()
+    }
+
     fn count(&self, result: &str) {
         self.metrics
             .model_reloads_total
@@ -179,7 +191,7 @@ impl DirWatch {
         if let FileState::Loaded { name, .. } = state {
             let reason = format!("its file {shown} was removed from --models-dir");
             tracing::warn!(model = %name, path = %shown, "model removed: its workloads keep their last forecast");
-            if let Some(pool) = self.pools.get(&name) {
+            if let Some(pool) = self.pool(&name) {
                 pool.remove(reason.clone());
             }
             self.models.update(|l| {
@@ -242,12 +254,13 @@ impl DirWatch {
                 let name = model.info().name.clone();
                 tracing::info!(model = %name, version = %model.info().version, path = %shown,
                     hash = model.content_hash(), "model loaded from --models-dir");
-                if let Some(pool) = self.pools.get(&name) {
+                if let Some(pool) = self.pool(&name) {
                     pool.swap(model.clone());
                 }
                 self.models.update(|l| {
                     l.refused.retain(|r| r.path != shown);
-                    let mut entry = ModelEntry::new(&model, Origin::Directory, Some(shown.clone()));
+                    let mut entry =
+                        ModelEntry::new(&name, &model, Origin::Directory, Some(shown.clone()));
                     match dir_entry(l, &name) {
                         Some(e) => {
                             entry.workloads = std::mem::take(&mut e.workloads);

@@ -208,6 +208,20 @@ impl Board {
             .status = Some(status);
     }
 
+    /// Forgets a workload this process ran (removed from its
+    /// configuration): it leaves the API, the web view and readiness.
+    pub fn unregister(&self, workload: &str) {
+        let removed = self
+            .entries
+            .write()
+            .expect("board lock")
+            .remove(workload)
+            .is_some();
+        if removed {
+            self.changes.send_modify(|n| *n += 1);
+        }
+    }
+
     /// Publishes a workload's latest snapshot and updates its status (the
     /// writer, after each tick).
     pub fn record(

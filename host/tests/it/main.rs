@@ -13,6 +13,7 @@ mod hostile;
 mod leases;
 mod models_dir;
 mod refresh;
+mod reload;
 mod scaler;
 mod services;
 mod support;

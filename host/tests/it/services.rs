@@ -510,6 +510,16 @@ impl Kedastral {
         child.wait().unwrap()
     }
 
+    /// Sends SIGHUP: read the configuration again.
+    pub fn hang_up(&self) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// SIGKILL: the process dies without cleaning up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
