@@ -390,6 +390,15 @@ impl Forecaster {
             Ok(c) => c,
             Err(e) => return refuse(&self.shared, format!("--config {}: {e}", path.display())),
         };
+        // Models dropped into the directory since are named as at start-up.
+        if let Some(dir) = self.parts.models_dir.as_ref().map(|d| d.dir.clone()) {
+            let runtime = self.parts.runtime.clone();
+            match tokio::task::spawn_blocking(move || ModelsDir::scan(&runtime, &dir)).await {
+                Ok(Ok(found)) => self.parts.models_dir = Some(found),
+                Ok(Err(e)) => return refuse(&self.shared, e.to_string()),
+                Err(e) => return refuse(&self.shared, e.to_string()),
+            }
+        }
         let computing = self.parts.leases.is_none();
         let mut entries = BTreeMap::new();
         let mut prepared = Vec::new();

@@ -195,7 +195,7 @@ async fn models_are_added_replaced_refused_and_removed_while_the_forecaster_runs
         workload_table("steady", "nasa_requests", "baseline", ""),
     ]
     .concat();
-    let (forecaster, _config) = forecaster_on(
+    let (forecaster, config_dir) = forecaster_on(
         &prometheus,
         &config,
         &["--models-dir", dir.to_str().unwrap()],
@@ -242,6 +242,20 @@ async fn models_are_added_replaced_refused_and_removed_while_the_forecaster_runs
         Box::new(|l, _| model_entry(l, "hostile").is_some_and(|m| m["source"] == "directory")),
     )
     .await;
+
+    // A workload added by a reload can name it.
+    let config_path = config_dir.path().join("workloads.toml");
+    let mut text = std::fs::read_to_string(&config_path).unwrap();
+    text.push_str(&workload_table(
+        "late",
+        "nasa_requests",
+        "hostile",
+        "params = { behaviour = \"ok\" }",
+    ));
+    std::fs::write(&config_path, text).unwrap();
+    forecaster.hang_up();
+    let late = forecaster.forecast("late").await;
+    assert_eq!(late["model"]["name"], "hostile");
 
     // A new version, by a symlink swap: the next forecasts come from it.
     let v2 = another_version(&v1);
