@@ -1095,7 +1095,11 @@ impl Runner {
         let idle = ok && self.idle;
         self.shared
             .board
-            .record(&self.config.name, snapshot, |status| {
+            .record(&self.config.name, snapshot.clone(), |status| {
+                // A new version of a model swapped in shows as it is served.
+                if let Some(s) = &snapshot {
+                    status.model = s.model.clone();
+                }
                 status.live_error = summary;
                 status.computing = computing;
                 if !idle {
