@@ -107,7 +107,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = args.grpc.settings(None, None, None)?;
     let tls = args.grpc.tls()?;
     let description = source.describe();
-    let forecaster = f.build(workloads, source, clock)?;
+    let mut forecaster = f.build(workloads, source, clock)?;
+    if let Some(path) = &f.config {
+        forecaster = forecaster.reload_from(path.clone());
+    }
     let together = Together {
         forecaster,
         settings,

@@ -9,7 +9,7 @@ use notify::Watcher;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::watch::{POLL_INTERVAL, SETTLE};
+use super::watch::{SETTLE, watch_folder};
 
 /// The configuration file, and what wakes a reload.
 pub struct ConfigWatch {
@@ -96,34 +96,4 @@ impl ConfigWatch {
             return (trigger, text);
         }
     }
-}
-
-/// inotify on `folder`, or polling it where that fails.
-fn watch_folder(
-    folder: &Path,
-    tx: mpsc::UnboundedSender<()>,
-) -> notify::Result<Box<dyn Watcher + Send>> {
-    let send = |tx: &mpsc::UnboundedSender<()>| {
-        let tx = tx.clone();
-        move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                let _ = tx.send(());
-            }
-        }
-    };
-    match notify::recommended_watcher(send(&tx)) {
-        Ok(mut w) => match w.watch(folder, notify::RecursiveMode::NonRecursive) {
-            Ok(()) => return Ok(Box::new(w)),
-            Err(e) => {
-                tracing::warn!(error = %e, "inotify not available on --config's folder; polling it")
-            }
-        },
-        Err(e) => tracing::warn!(error = %e, "inotify not available; polling --config's folder"),
-    }
-    let config = notify::Config::default()
-        .with_poll_interval(POLL_INTERVAL)
-        .with_compare_contents(true);
-    let mut poll = notify::PollWatcher::new(send(&tx), config)?;
-    poll.watch(folder, notify::RecursiveMode::NonRecursive)?;
-    Ok(Box::new(poll))
 }

@@ -109,7 +109,7 @@ impl DirWatch {
     /// Watches until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let _watcher = match start_watcher(&self.dir, tx) {
+        let _watcher = match watch_folder(&self.dir, tx) {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(dir = %self.dir.display(), error = %e,
@@ -325,9 +325,9 @@ fn dir_entry<'a>(listing: &'a mut ModelListing, name: &str) -> Option<&'a mut Mo
         .find(|e| e.source == Origin::Directory && e.name == name)
 }
 
-/// inotify on the directory, or polling where that fails; each event
-/// sends a unit on `tx`.
-fn start_watcher(
+/// inotify on `dir` (not its subfolders), or polling it every
+/// [`POLL_INTERVAL`] where that fails; each event sends a unit on `tx`.
+pub(super) fn watch_folder(
     dir: &Path,
     tx: mpsc::UnboundedSender<()>,
 ) -> notify::Result<Box<dyn Watcher + Send>> {
@@ -343,10 +343,12 @@ fn start_watcher(
         Ok(mut w) => match w.watch(dir, notify::RecursiveMode::NonRecursive) {
             Ok(()) => return Ok(Box::new(w)),
             Err(e) => {
-                tracing::warn!(error = %e, "inotify not available on --models-dir; polling it")
+                tracing::warn!(folder = %dir.display(), error = %e, "inotify not available; polling the folder")
             }
         },
-        Err(e) => tracing::warn!(error = %e, "inotify not available; polling --models-dir"),
+        Err(e) => {
+            tracing::warn!(folder = %dir.display(), error = %e, "inotify not available; polling the folder")
+        }
     }
     let config = notify::Config::default()
         .with_poll_interval(POLL_INTERVAL)
