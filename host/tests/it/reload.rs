@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::forecaster::{forecaster_on, workload_table};
-use crate::services::{Prometheus, eventually, get};
+use crate::services::{Prometheus, Redis, eventually, get};
 
 fn workloads_listed(body: &serde_json::Value) -> Vec<String> {
     body["workloads"]
@@ -126,4 +126,46 @@ async fn a_reloaded_configuration_adds_removes_and_changes_workloads_and_keeps_t
     );
     let kept = forecaster.forecast("kept").await;
     assert_eq!(kept["stale"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_removed_by_a_reload_gives_its_redis_lease_up() {
+    let prometheus = Prometheus::with_trace(5_000).await;
+    let redis = Redis::start().await;
+    let addr = redis.addr();
+    let table = |name: &str| workload_table(name, "nasa_requests", "baseline", "");
+    let (forecaster, dir) = forecaster_on(
+        &prometheus,
+        &[table("stays"), table("goes")].concat(),
+        &[
+            "--storage",
+            "redis",
+            "--redis-addr",
+            &addr,
+            "--replica-id",
+            "only",
+        ],
+    )
+    .await;
+    forecaster.forecast("goes").await;
+    assert_eq!(
+        redis.get("kedastral:lease:goes").await.as_deref(),
+        Some("only")
+    );
+    std::fs::write(dir.path().join("workloads.toml"), table("stays")).unwrap();
+    forecaster.hang_up();
+    eventually("goes' lease given up", Duration::from_secs(30), || async {
+        redis
+            .get("kedastral:lease:goes")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        redis.get("kedastral:lease:stays").await.as_deref(),
+        Some("only")
+    );
+    let stays = forecaster.forecast("stays").await;
+    assert_eq!(stays["stale"], false);
 }
