@@ -114,6 +114,7 @@ fn top_bar(now: DateTime<Utc>) -> Markup {
         header.top {
             span.brand { "Kedastral" }
             a href="./" { "workloads" }
+            a href="models" { "models" }
             a href="metrics" { "metrics" }
             a href="workloads" { "JSON" }
             span { "clock: " (show_time(now)) }
