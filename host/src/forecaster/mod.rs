@@ -140,36 +140,30 @@ fn resolve(
     dir: Option<&ModelsDir>,
     source: &ModelSource,
 ) -> Result<(LoadedModel, Origin, Option<String>), ModelLoadError> {
-    match source {
-        ModelSource::Builtin(_) => Ok((runtime.load(source)?, Origin::BuiltIn, None)),
-        ModelSource::File(path) if !source.looks_like_path() => {
+    match (source, dir) {
+        (ModelSource::Builtin(_), _) => Ok((runtime.load(source)?, Origin::BuiltIn, None)),
+        (ModelSource::File(path), Some(dir)) if !source.looks_like_path() => {
             let name = path.display().to_string();
-            match dir {
-                Some(dir) => match dir.get(&name) {
-                    Some(found) => Ok((
-                        found.model.clone(),
-                        Origin::Directory,
-                        Some(found.path.display().to_string()),
-                    )),
-                    None => Err(ModelLoadError::UnknownBuiltin {
-                        name,
-                        available: format!(
-                            "{}; in --models-dir {}: {}",
-                            ModelSource::builtin_names(),
-                            dir.dir.display(),
-                            dir.names()
-                        ),
-                    }),
-                },
-                None => Err(runtime.load(source).err().unwrap_or_else(|| {
-                    ModelLoadError::UnknownBuiltin {
-                        name,
-                        available: ModelSource::builtin_names(),
-                    }
-                })),
+            match dir.get(&name) {
+                Some(found) => Ok((
+                    found.model.clone(),
+                    Origin::Directory,
+                    Some(found.path.display().to_string()),
+                )),
+                None => Err(ModelLoadError::UnknownBuiltin {
+                    name,
+                    available: format!(
+                        "{}; in --models-dir {}: {}",
+                        ModelSource::builtin_names(),
+                        dir.dir.display(),
+                        dir.names()
+                    ),
+                }),
             }
         }
-        ModelSource::File(path) => Ok((
+        // Without a directory the runtime resolves it as before: a file by
+        // that name, or an unknown built-in.
+        (ModelSource::File(path), _) => Ok((
             runtime.load(source)?,
             Origin::Path,
             Some(path.display().to_string()),

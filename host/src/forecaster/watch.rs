@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::models::{ModelBoard, ModelEntry, ModelListing, Origin, RefusedFile};
 use super::pool::ModelPool;
 use crate::model::ModelRuntime;
-use crate::model::catalog::{ModelsDir, load_file, reserved, wasm_files};
+use crate::model::catalog::{ModelsDir, load_read, reserved, wasm_files};
 use crate::telemetry::Metrics;
 
 /// How often the directory is polled when inotify is not available.
@@ -205,8 +205,8 @@ impl DirWatch {
 
     fn take_in(&mut self, path: &Path) {
         let before = self.files.get(path).cloned();
-        // Unchanged bytes: nothing to do. Read again only to hash; a file
-        // that cannot be read is tried at the next event.
+        // Unchanged bytes: nothing to do. A file that cannot be read is
+        // tried at the next event.
         let Ok(bytes) = std::fs::read(path) else {
             return;
         };
@@ -214,9 +214,9 @@ impl DirWatch {
         if before.as_ref().and_then(FileState::hash) == Some(hash.as_str()) {
             return;
         }
-        drop(bytes);
         let shown = path.display().to_string();
-        let (loaded, hash) = load_file(&self.runtime, path);
+        let loaded = load_read(&self.runtime, path, &bytes);
+        drop(bytes);
         let refusal = match loaded {
             Err(error) => Err(error),
             Ok(model) => {
@@ -298,17 +298,12 @@ impl DirWatch {
                 // serving: its hash is remembered so it is not tried again.
                 match before {
                     Some(FileState::Loaded { name, .. }) => {
-                        self.files.insert(
-                            path.to_owned(),
-                            FileState::Loaded {
-                                hash: hash.unwrap_or_default(),
-                                name,
-                            },
-                        );
+                        self.files
+                            .insert(path.to_owned(), FileState::Loaded { hash, name });
                     }
                     _ => {
                         self.files
-                            .insert(path.to_owned(), FileState::Refused { hash });
+                            .insert(path.to_owned(), FileState::Refused { hash: Some(hash) });
                     }
                 }
                 self.count("refused");

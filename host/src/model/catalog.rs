@@ -123,20 +123,18 @@ impl ModelsDir {
 
 /// Reads and loads one file: the model or why not, and the digest of the
 /// bytes read (`None` when they could not be).
-pub fn load_file(
-    runtime: &ModelRuntime,
-    path: &Path,
-) -> (Result<LoadedModel, String>, Option<String>) {
+fn load_file(runtime: &ModelRuntime, path: &Path) -> (Result<LoadedModel, String>, Option<String>) {
     match std::fs::read(path) {
         Err(e) => (Err(format!("cannot read {}: {e}", path.display())), None),
-        Ok(bytes) => {
-            let hash = content_hash(&bytes);
-            let loaded = runtime
-                .load_bytes(&path.display().to_string(), &bytes)
-                .map_err(|e| e.to_string());
-            (loaded, Some(hash))
-        }
+        Ok(bytes) => (load_read(runtime, path, &bytes), Some(content_hash(&bytes))),
     }
+}
+
+/// Loads the `bytes` read from `path`.
+pub fn load_read(runtime: &ModelRuntime, path: &Path, bytes: &[u8]) -> Result<LoadedModel, String> {
+    runtime
+        .load_bytes(&path.display().to_string(), bytes)
+        .map_err(|e| e.to_string())
 }
 
 /// Whether a directory's model may take `name`: not a built-in's or `auto`.

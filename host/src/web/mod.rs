@@ -369,17 +369,23 @@ fn step_time(s: &Snapshot, k: usize) -> f64 {
     x(s.generated_at.timestamp() + (k as i64 + 1) * i64::from(s.step_seconds))
 }
 
+/// The history held from `since` on, each value through `f`, as chart
+/// points.
+fn history_since(trail: &Trail, since: i64, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    trail
+        .history
+        .points()
+        .filter(|&(t, _)| t >= since)
+        .map(|(t, v)| (x(t), f(v)))
+        .collect()
+}
+
 /// The recent history, the forecast with its bands and the load sized on.
 fn now_and_ahead(s: &Snapshot, trail: &Trail, now: DateTime<Utc>) -> Chart {
     let step = i64::from(s.step_seconds.max(1));
     let back = (2 * i64::from(s.horizon)).max(30) * step;
     let since = s.generated_at.timestamp() - back;
-    let history: Vec<(f64, f64)> = trail
-        .history
-        .points()
-        .filter(|&(t, _)| t >= since)
-        .map(|(t, v)| (x(t), v))
-        .collect();
+    let history = history_since(trail, since, |v| v);
     let mut chart = Chart::new(
         "ahead",
         "Now and ahead: what arrived, the forecast and its bands, the load pods are sized on",
@@ -468,12 +474,7 @@ fn replicas_ahead(s: &Snapshot, peak: Option<usize>, target: f64) -> Chart {
 /// The forecasts made one lead time earlier against what arrived.
 fn at_lead_time(trail: &Trail, lead_seconds: u64) -> Chart {
     let since = trail.lead.front().map_or(i64::MAX, |f| f.time);
-    let actual: Vec<(f64, f64)> = trail
-        .history
-        .points()
-        .filter(|&(t, _)| t >= since)
-        .map(|(t, v)| (x(t), v))
-        .collect();
+    let actual = history_since(trail, since, |v| v);
     let band = trail
         .lead
         .iter()
@@ -498,12 +499,7 @@ fn at_lead_time(trail: &Trail, lead_seconds: u64) -> Chart {
 /// reactive autoscaler would have run, against what the load needed.
 fn replicas_by_origin(trail: &Trail, target: f64) -> Chart {
     let since = trail.plans.front().map_or(i64::MAX, |p| p.origin);
-    let needed: Vec<(f64, f64)> = trail
-        .history
-        .points()
-        .filter(|&(t, _)| t >= since)
-        .map(|(t, v)| (x(t), replicas_for_load(v, target)))
-        .collect();
+    let needed = history_since(trail, since, |v| replicas_for_load(v, target));
     let plans = &trail.plans;
     Chart::new("replicas-past", "Replicas at each origin", "replicas")
         .series(Series::new("needed", "needed by what arrived", 0).points(needed))
