@@ -32,7 +32,17 @@ const CHUNK: usize = 32;
 
 /// RMSNorm with unit-free epsilon, as PyTorch's default for `f32`.
 fn rms_norm(x: &mut [f32], weight: &[f32]) {
-    let mean = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    // Eight running sums, so the squares add up in vector lanes rather than
+    // one long chain of dependent scalar additions.
+    let mut sums = [0.0f32; 8];
+    let (rows, rest) = x.as_chunks::<8>();
+    for row in rows {
+        for (s, v) in sums.iter_mut().zip(row) {
+            *s += v * v;
+        }
+    }
+    let squares = sums.iter().sum::<f32>() + rest.iter().map(|v| v * v).sum::<f32>();
+    let mean = squares / x.len() as f32;
     let inv = 1.0 / (mean + f32::EPSILON).sqrt();
     for (v, w) in x.iter_mut().zip(weight) {
         *v = *v * inv * w;

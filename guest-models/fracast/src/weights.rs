@@ -103,8 +103,12 @@ pub struct Linear {
 const TILE_ROWS: usize = 4;
 /// Outputs a tile takes at once: two 4-lane vectors per row.
 const TILE_OUTPUTS: usize = 8;
-/// Inputs a tile takes per loop iteration.
+/// Inputs a tile takes per loop iteration (WebAssembly's tile has no loop
+/// for the layers' input counts: [`tile_unrolled`]).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
 const UNROLL: usize = 2;
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+const UNROLL: usize = 1;
 
 impl Linear {
     pub fn apply(&self, x: &[f32], y: &mut [f32]) {
@@ -209,8 +213,8 @@ fn tile(
 }
 
 /// In WebAssembly, a tile's rows with each input already spread to every
-/// lane, `[input][row]`, in the tile's fours of inputs: made once per four
-/// rows and read by every panel of outputs, so the tile loads them as it
+/// lane, `[input][row]`: made once per four rows and read by every panel of
+/// outputs, so the tile loads them as it
 /// multiplies instead of spreading scalars (LLVM's WebAssembly output keeps
 /// those live across the loop, and Cranelift spills them).
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
@@ -228,12 +232,99 @@ fn prepare<'a>(rows: [&[[f32; UNROLL]]; TILE_ROWS], spread: &'a mut Vec<Spread>)
     spread
 }
 
-/// [`tile`] with relaxed SIMD's fused multiply-add, on spread inputs, a
-/// few inputs per loop iteration: wasmtime checks the deadline at every
-/// loop header, and that check's call keeps a loop's sums in memory.
+/// `body` written out twice, each copy in its own block.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+macro_rules! times2 {
+    ($($body:tt)*) => {{
+        { $($body)* }
+        { $($body)* }
+    }};
+}
+
+/// `body` written out four times over, each copy in its own block.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+macro_rules! times4 {
+    ($($body:tt)*) => {{
+        { $($body)* }
+        { $($body)* }
+        { $($body)* }
+        { $($body)* }
+    }};
+}
+
+/// [`tile`] with relaxed SIMD's fused multiply-add, on spread inputs.
+///
+/// The layers' input counts (64 and 96) go through straight-line code with
+/// no loop over the inputs. wasmtime checks the deadline at every loop
+/// header, and Cranelift keeps whatever a loop carries across that check's
+/// call in memory: a tile loop's eight sums went to the stack and back at
+/// every iteration, each store and reload on the chain of additions.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn tile(
+    rows: &[Spread],
+    panel: &[[[f32; TILE_OUTPUTS]; UNROLL]],
+    bias: &[f32; TILE_OUTPUTS],
+    out: &mut [[f32; TILE_OUTPUTS]; TILE_ROWS],
+) {
+    match rows.len() {
+        64 => tile_unrolled::<64>(rows, panel, bias, out),
+        96 => tile_unrolled::<96>(rows, panel, bias, out),
+        _ => tile_loop(rows, panel, bias, out),
+    }
+}
+
+/// Every how many inputs the unrolled tile writes its sums out.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+const SINK: usize = 2;
+
+/// [`tile`] for `N` inputs (at most 128), unrolled. Every [`SINK`] inputs
+/// the sums are written to a local with volatile stores, which nothing
+/// reads: Cranelift places a pure instruction just before its first use by
+/// one with an effect, so without them every multiply-add would wait for
+/// the tile's last store and every value loaded for the tile would be live
+/// until then. With a write every two inputs the loads stay next to the
+/// products that use them (measured against every one, four and eight).
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn tile_unrolled<const N: usize>(
+    rows: &[Spread],
+    panel: &[[[f32; TILE_OUTPUTS]; UNROLL]],
+    bias: &[f32; TILE_OUTPUTS],
+    out: &mut [[f32; TILE_OUTPUTS]; TILE_ROWS],
+) {
+    const { assert!(UNROLL == 1 && N <= 128) };
+    let rows: &[Spread; N] = rows.try_into().expect("N inputs");
+    let panel: &[[[f32; TILE_OUTPUTS]; UNROLL]; N] = panel.try_into().expect("N inputs");
+    let bias = lanes::load8(bias);
+    let mut sums = [bias; TILE_ROWS];
+    let mut sink = [bias; TILE_ROWS];
+    let mut k = 0;
+    // 128 copies; those past `N` fold away, as does every `k` test.
+    times4!(times4!(times4!(times2!(
+        if k < N {
+            let w = lanes::load8(&panel[k][0]);
+            for ((sum, a), sink) in sums.iter_mut().zip(&rows[k][0]).zip(&mut sink) {
+                for ((s, w), sink) in sum.iter_mut().zip(w).zip(sink) {
+                    *s = lanes::mul_add(*a, w, *s);
+                    if k % SINK == SINK - 1 {
+                        // SAFETY: `sink` is a live local, written whole.
+                        unsafe { core::ptr::write_volatile(sink, *s) };
+                    }
+                }
+            }
+        }
+        k += 1;
+    ))));
+    for (o, sum) in out.iter_mut().zip(sums) {
+        lanes::store8(sum, o);
+    }
+}
+
+/// [`tile`] as a loop, for other input counts.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn tile_loop(
     rows: &[Spread],
     panel: &[[[f32; TILE_OUTPUTS]; UNROLL]],
     bias: &[f32; TILE_OUTPUTS],
@@ -262,13 +353,16 @@ fn tile(
 /// last place.
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod lanes {
-    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat, v128};
+    use core::arch::wasm32::{f32x4_relaxed_madd, f32x4_splat, v128};
 
     pub type Lanes = v128;
 
     #[inline(always)]
     pub fn load8(a: &[f32; 8]) -> [Lanes; 2] {
-        [f32x4(a[0], a[1], a[2], a[3]), f32x4(a[4], a[5], a[6], a[7])]
+        let p = a.as_ptr().cast::<v128>();
+        // SAFETY: `a` is 32 readable bytes, two `v128`s; `read_unaligned`
+        // asks nothing of their alignment.
+        unsafe { [p.read_unaligned(), p.add(1).read_unaligned()] }
     }
 
     #[inline(always)]
@@ -284,15 +378,12 @@ mod lanes {
 
     #[inline(always)]
     pub fn store8([lo, hi]: [Lanes; 2], out: &mut [f32; 8]) {
-        *out = [
-            f32x4_extract_lane::<0>(lo),
-            f32x4_extract_lane::<1>(lo),
-            f32x4_extract_lane::<2>(lo),
-            f32x4_extract_lane::<3>(lo),
-            f32x4_extract_lane::<0>(hi),
-            f32x4_extract_lane::<1>(hi),
-            f32x4_extract_lane::<2>(hi),
-            f32x4_extract_lane::<3>(hi),
-        ];
+        let p = out.as_mut_ptr().cast::<v128>();
+        // SAFETY: `out` is 32 writable bytes, two `v128`s; `write_unaligned`
+        // asks nothing of their alignment.
+        unsafe {
+            p.write_unaligned(lo);
+            p.add(1).write_unaligned(hi);
+        }
     }
 }
