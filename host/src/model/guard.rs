@@ -222,11 +222,13 @@ pub fn settle_plausible(
             .map(|b| ("band", Some(b.level), &b.values)),
     );
     for (what, level, values) in rows {
-        let what = match level {
-            Some(level) => format!("{what} {level} value"),
-            None => what.to_owned(),
-        };
         if let Some(i) = values.iter().position(|v| v.abs() > bound) {
+            // Named only when it is wrong: formatting a level on every
+            // call showed in a fleet's profile.
+            let what = match level {
+                Some(level) => format!("{what} {level} value"),
+                None => what.to_owned(),
+            };
             return Err(format!(
                 "{what} {i} is {}, beyond {max_ratio} times the largest observation in the history ({})",
                 show(values[i]),

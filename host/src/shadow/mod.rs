@@ -59,6 +59,21 @@ pub fn shadow_every(name: &str) -> usize {
     }
 }
 
+/// Every how many refreshes a candidate named `name`, one of several, is
+/// called for the served forecast: those that cost more per call are asked
+/// for enough further steps to serve the refreshes in between from the same
+/// forecast, moved on by the time since. Fracast's is 2 because one pass of
+/// its network forecasts 48 steps: at the default horizon of 30, a horizon
+/// and a half fits in one pass, where twice the steps would cost two.
+pub fn serve_every(name: &str) -> usize {
+    match name {
+        "mstl" => 2,
+        "arima" => 4,
+        "fracast" => 2,
+        _ => 1,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShadowConfig {
     /// Steps between shadow origins.
@@ -220,6 +235,10 @@ pub struct Shadow {
     real: usize,
     /// Per real candidate: every how many grid origins it forecasts.
     every: Vec<usize>,
+    /// Per real candidate: every how many refreshes it is called to serve
+    /// ([`serve_every`]), and the forecast it last served from.
+    serve_every: Vec<usize>,
+    held: Vec<Option<Held>>,
     origins: VecDeque<Origin>,
     /// The weights for the next forecast served.
     weights: Weights,
@@ -244,6 +263,51 @@ pub struct Shadow {
     latest: Option<Latest>,
 }
 
+/// A costly candidate's last forecast for serving, made for more steps than
+/// the horizon so that later refreshes can serve from it.
+struct Held {
+    /// The time after the last point of the history it was made on.
+    end: i64,
+    /// The quantile levels it was asked for.
+    levels: Vec<f64>,
+    forecast: Forecast,
+}
+
+impl Held {
+    /// The forecast for `horizon` steps after `end`, if this one reaches
+    /// that far and is no older than `steps_held` steps.
+    fn serve(
+        &self,
+        end: i64,
+        step: i64,
+        horizon: usize,
+        steps_held: usize,
+        levels: &[f64],
+    ) -> Option<Forecast> {
+        let age = end - self.end;
+        if age < 0 || age % step != 0 || self.levels != levels {
+            return None;
+        }
+        let offset = (age / step) as usize;
+        if offset >= steps_held || offset + horizon > self.forecast.values.len() {
+            return None;
+        }
+        let cut = |v: &[f64]| v[offset..offset + horizon].to_vec();
+        Some(Forecast {
+            values: cut(&self.forecast.values),
+            quantiles: self
+                .forecast
+                .quantiles
+                .iter()
+                .map(|b| QuantileBand {
+                    level: b.level,
+                    values: cut(&b.values),
+                })
+                .collect(),
+        })
+    }
+}
+
 /// What [`Shadow::forecast`] last asked and the point forecasts it got.
 struct Latest {
     /// The time after the last point of the history.
@@ -264,10 +328,11 @@ impl Shadow {
         assert!(!candidates.is_empty(), "at least one candidate");
         let real = candidates.len();
         let mut names = candidates;
-        let mut every = vec![1];
+        let (mut every, mut serve) = (vec![1], vec![1]);
         if real > 1 {
             config.keep = config.keep.min(COMBINED_KEEP);
             every = names.iter().map(|n| shadow_every(n)).collect();
+            serve = names.iter().map(|n| serve_every(n)).collect();
             names.push(COMBINED.to_owned());
         }
         let scores = names
@@ -287,6 +352,8 @@ impl Shadow {
             names,
             real,
             every,
+            serve_every: serve,
+            held: (0..real).map(|_| None).collect(),
             origins: VecDeque::new(),
             leader: None,
             switches: 0,
@@ -380,12 +447,76 @@ impl Shadow {
     /// the one model's, or the combination of the candidates that answer.
     /// The point forecasts of the candidates called go into `points`.
     fn run<E>(
-        &self,
+        &mut self,
         request: &ForecastRequest,
         call: &mut CallFn<'_, E>,
         points: &mut [Option<Vec<f64>>],
     ) -> Result<(Forecast, usize), E> {
+        let mut held = std::mem::take(&mut self.held);
+        let answer = self.run_holding(&mut held, request, call, points);
+        self.held = held;
+        answer
+    }
+
+    /// [`Shadow::run`], with the costly candidates' held forecasts.
+    fn run_holding<E>(
+        &self,
+        held: &mut [Option<Held>],
+        request: &ForecastRequest,
+        call: &mut CallFn<'_, E>,
+        points: &mut [Option<Vec<f64>>],
+    ) -> Result<(Forecast, usize), E> {
+        let history = &request.history;
+        let step = i64::from(history.step_seconds.max(1));
+        let end = history.time_of(history.len());
+        let grid = step * self.config.spacing as i64;
+        let horizon = request.horizon as usize;
+        let levels: Vec<f64> = request.quantiles.clone();
+        let on_grid = (end - self.config.phase).rem_euclid(grid) == 0;
+        let (every, serve_every, spacing, phase) = (
+            &self.every,
+            &self.serve_every,
+            self.config.spacing,
+            self.config.phase,
+        );
+        // A costly candidate serves from its held forecast until that runs
+        // out, or until a refresh on the grid where its shadow evaluation
+        // is due: called then, the shadow origin takes the same forecast.
         let mut one = |j: usize, points: &mut [Option<Vec<f64>>]| {
+            let hold = serve_every[j];
+            if hold > 1 {
+                let due = on_grid && (end - phase).div_euclid(grid) % every[j] as i64 == 0;
+                let steps_held = hold * spacing;
+                if !due
+                    && let Some(f) = held[j]
+                        .as_ref()
+                        .and_then(|h| h.serve(end, step, horizon, steps_held, &levels))
+                {
+                    return Ok(f);
+                }
+                let longer = ForecastRequest {
+                    horizon: (horizon + (hold - 1) * spacing) as u32,
+                    ..request.clone()
+                };
+                let answer = call(j, &longer).map(|f| {
+                    held[j] = Some(Held {
+                        end,
+                        levels: levels.clone(),
+                        forecast: f.clone(),
+                    });
+                    held[j]
+                        .as_ref()
+                        .and_then(|h| h.serve(end, step, horizon, steps_held, &levels))
+                        .expect("a forecast just made serves its own time")
+                });
+                if answer.is_err() {
+                    held[j] = None;
+                }
+                if let Ok(f) = &answer {
+                    points[j] = Some(f.values.clone());
+                }
+                return answer;
+            }
             let answer = call(j, request);
             if let Ok(f) = &answer {
                 points[j] = Some(f.values.clone());
@@ -485,6 +616,9 @@ impl Shadow {
         let mut time = ((oldest - phase).div_euclid(grid) + 1) * grid + phase;
         let mut ran = 0usize;
         let mut fresh = Vec::new();
+        // A budgeted first call (a starting forecaster's warm start, every
+        // workload at once) leaves the costly candidates to later origins.
+        let starting = budget.is_some() && self.origins.is_empty();
         while time < end {
             if newest_held.is_none_or(|t| time > t) {
                 if budget.is_some_and(|b| ran >= b) {
@@ -514,7 +648,7 @@ impl Shadow {
                             if let Some(points) = known.and_then(|l| l.points[i].clone()) {
                                 return Some(points);
                             }
-                            if !self.due(i, time, grid) {
+                            if !self.due(i, time, grid) || (starting && self.every[i] > 1) {
                                 return None;
                             }
                             let answer = call(i, &shadow_request).ok().map(|f| f.values);
@@ -1450,6 +1584,85 @@ mod tests {
             .collect();
         let due = (3000..3200).filter(|t| t % (15 * every) == 0).count();
         assert_eq!(later.len(), due, "{later:?}");
+    }
+
+    #[test]
+    fn a_costly_candidate_serves_the_refreshes_between_its_calls_from_one_longer_forecast() {
+        let history = series(6000, 5.0, 9);
+        let hold = serve_every("arima");
+        let mut shadow = Shadow::new(
+            vec!["baseline".into(), "arima".into()],
+            ShadowConfig::for_horizon(30, 2000),
+        );
+        // Both near the truth, so both carry weight; "arima"'s forecast
+        // says which origin it was made at.
+        let calls = std::cell::RefCell::new(Vec::new());
+        let mut counted = |i: usize, r: &ForecastRequest| {
+            let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
+            calls.borrow_mut().push((i, origin, r.horizon as usize));
+            let mut f = call(0, r)?;
+            let shift = if i == 1 { origin as f64 * 1e-3 } else { 0.1 };
+            f.values.iter_mut().for_each(|v| *v += shift);
+            Ok::<_, ModelCallError>(f)
+        };
+        // 3000 is on the grid of origins (every 15 steps) and arima's
+        // shadow evaluation is due there (every fourth one).
+        assert_eq!(3000 % (15 * shadow_every("arima")), 0);
+        shadow
+            .forecast(&request(&history, 3000), None, &mut counted)
+            .unwrap();
+        assert!(shadow.weights.most(1) >= NEGLIGIBLE_WEIGHT);
+        let served = |calls: &[(usize, i64, usize)], end: i64| -> Vec<usize> {
+            calls
+                .iter()
+                .filter(|c| c.0 == 1 && c.1 == end)
+                .map(|c| c.2)
+                .collect()
+        };
+        // Called at 3000 for the horizon and the refreshes it will serve.
+        assert_eq!(served(&calls.borrow(), 3000), vec![30 + (hold - 1) * 15]);
+        calls.borrow_mut().clear();
+        for end in [3015, 3030, 3037, 3045] {
+            let f = shadow
+                .forecast(&request(&history, end), None, &mut counted)
+                .unwrap();
+            assert_eq!(f.values.len(), 30);
+            assert_eq!(f.quantiles.len(), 3);
+            assert!(f.quantiles.iter().all(|b| b.values.len() == 30));
+        }
+        // Not called again: neither to serve nor at the shadow origins
+        // (the one at 3000 took the forecast served there).
+        assert!(
+            calls.borrow().iter().all(|c| c.0 == 0),
+            "{:?}",
+            calls.borrow()
+        );
+        let held = shadow.held[1].as_ref().unwrap();
+        assert_eq!((held.end, held.forecast.values.len()), (3000 * 60, 75));
+        // What 3045 serves of it is the same forecast moved on 45 steps.
+        let moved = held
+            .serve(3045 * 60, 60, 30, hold * 15, &[0.1, 0.5, 0.9])
+            .unwrap();
+        assert_eq!(moved.values[..], held.forecast.values[45..75]);
+        // At 3060 its shadow evaluation is due again: one call serves both.
+        shadow
+            .forecast(&request(&history, 3060), None, &mut counted)
+            .unwrap();
+        shadow
+            .forecast(&request(&history, 3075), None, &mut counted)
+            .unwrap();
+        let arima: Vec<(i64, usize)> = calls
+            .borrow()
+            .iter()
+            .filter(|c| c.0 == 1)
+            .map(|c| (c.1, c.2))
+            .collect();
+        assert_eq!(arima, vec![(3060, 75)]);
+        // Asked for other levels, it is called afresh.
+        let other = ForecastRequest::new(history.slice(1075, 3075), 30).with_quantiles(vec![0.2]);
+        calls.borrow_mut().clear();
+        shadow.forecast(&other, None, &mut counted).unwrap();
+        assert_eq!(served(&calls.borrow(), 3075), vec![75]);
     }
 
     #[test]
