@@ -37,6 +37,7 @@ impl Calls {
         let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
         shadow.calibrate = config.calibrate;
         shadow.phase = config.phase_seconds();
+        shadow.hold_costly = true;
         // Only an objective needs the replay of every sizing level.
         if matches!(config.policy.sizing, Sizing::Objective(_)) {
             shadow.sizing = Some(config.replay());

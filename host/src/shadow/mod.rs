@@ -62,9 +62,7 @@ pub fn shadow_every(name: &str) -> usize {
 /// Every how many refreshes a candidate named `name`, one of several, is
 /// called for the served forecast: those that cost more per call are asked
 /// for enough further steps to serve the refreshes in between from the same
-/// forecast, moved on by the time since. Fracast's is 2 because one pass of
-/// its network forecasts 48 steps: at the default horizon of 30, a horizon
-/// and a half fits in one pass, where twice the steps would cost two.
+/// forecast, moved on by the time since.
 pub fn serve_every(name: &str) -> usize {
     match name {
         "mstl" => 2,
@@ -72,6 +70,14 @@ pub fn serve_every(name: &str) -> usize {
         "fracast" => 2,
         _ => 1,
     }
+}
+
+/// The most steps worth asking of a candidate named `name` at once, if its
+/// cost grows with them: one pass of Fracast's network forecasts 48 steps
+/// and each further 48 costs another pass, so it is held for later
+/// refreshes only when the longer forecast still fits in one pass.
+fn longest_cheap(name: &str) -> Option<usize> {
+    (name == "fracast").then_some(48)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +104,12 @@ pub struct ShadowConfig {
     /// Replay sizing on every level of [`sizing::LEVELS`] as pods are run,
     /// for choosing a level to meet a shortfall objective.
     pub sizing: Option<Replay>,
+    /// Serve the costly candidates from a held forecast between their calls
+    /// ([`serve_every`]): the live forecaster, whose refreshes come every
+    /// half horizon. A replay of a history (`backtest`, `forecast`) calls
+    /// every candidate afresh at each origin, so its scores are those of
+    /// fresh forecasts wherever its origins fall.
+    pub hold_costly: bool,
 }
 
 impl ShadowConfig {
@@ -115,6 +127,7 @@ impl ShadowConfig {
             adapt_rate: 0.3,
             max_history,
             sizing: None,
+            hold_costly: false,
         }
     }
 }
@@ -238,6 +251,8 @@ pub struct Shadow {
     /// Per real candidate: every how many refreshes it is called to serve
     /// ([`serve_every`]), and the forecast it last served from.
     serve_every: Vec<usize>,
+    /// Per real candidate: [`longest_cheap`].
+    longest: Vec<Option<usize>>,
     held: Vec<Option<Held>>,
     origins: VecDeque<Origin>,
     /// The weights for the next forecast served.
@@ -335,6 +350,7 @@ impl Shadow {
             serve = names.iter().map(|n| serve_every(n)).collect();
             names.push(COMBINED.to_owned());
         }
+        let longest = names[..real].iter().map(|n| longest_cheap(n)).collect();
         let scores = names
             .iter()
             .map(|name| CandidateScore {
@@ -353,6 +369,7 @@ impl Shadow {
             real,
             every,
             serve_every: serve,
+            longest,
             held: (0..real).map(|_| None).collect(),
             origins: VecDeque::new(),
             leader: None,
@@ -473,18 +490,25 @@ impl Shadow {
         let horizon = request.horizon as usize;
         let levels: Vec<f64> = request.quantiles.clone();
         let on_grid = (end - self.config.phase).rem_euclid(grid) == 0;
-        let (every, serve_every, spacing, phase) = (
+        let (every, serve_every, longest, spacing, phase, hold_costly) = (
             &self.every,
             &self.serve_every,
+            &self.longest,
             self.config.spacing,
             self.config.phase,
+            self.config.hold_costly,
         );
         // A costly candidate serves from its held forecast until that runs
         // out, or until a refresh on the grid where its shadow evaluation
         // is due: called then, the shadow origin takes the same forecast.
         let mut one = |j: usize, points: &mut [Option<Vec<f64>>]| {
-            let hold = serve_every[j];
-            if hold > 1 {
+            let mut hold = serve_every[j];
+            if let Some(most) = longest[j] {
+                // As many refreshes as fit in its cheapest forecast.
+                let fit = most.saturating_sub(horizon) / spacing.max(1) + 1;
+                hold = hold.min(fit);
+            }
+            if hold > 1 && hold_costly {
                 let due = on_grid && (end - phase).div_euclid(grid) % every[j] as i64 == 0;
                 let steps_held = hold * spacing;
                 if !due
@@ -1592,7 +1616,10 @@ mod tests {
         let hold = serve_every("arima");
         let mut shadow = Shadow::new(
             vec!["baseline".into(), "arima".into()],
-            ShadowConfig::for_horizon(30, 2000),
+            ShadowConfig {
+                hold_costly: true,
+                ..ShadowConfig::for_horizon(30, 2000)
+            },
         );
         // Both near the truth, so both carry weight; "arima"'s forecast
         // says which origin it was made at.
@@ -1663,6 +1690,59 @@ mod tests {
         calls.borrow_mut().clear();
         shadow.forecast(&other, None, &mut counted).unwrap();
         assert_eq!(served(&calls.borrow(), 3075), vec![75]);
+        // A replay of a history calls it afresh at every origin.
+        let mut replay = Shadow::new(
+            vec!["baseline".into(), "arima".into()],
+            ShadowConfig::for_horizon(30, 2000),
+        );
+        calls.borrow_mut().clear();
+        for end in [3000, 3015] {
+            replay
+                .forecast(&request(&history, end), None, &mut counted)
+                .unwrap();
+        }
+        assert_eq!(served(&calls.borrow(), 3000), vec![30]);
+        assert_eq!(served(&calls.borrow(), 3015), vec![30]);
+    }
+
+    #[test]
+    fn fracast_is_held_only_while_the_longer_forecast_fits_in_one_pass() {
+        let history = series(6000, 5.0, 10);
+        for (horizon, asked) in [(30u32, 45usize), (44, 44)] {
+            let mut shadow = Shadow::new(
+                vec!["baseline".into(), "fracast".into()],
+                ShadowConfig {
+                    hold_costly: true,
+                    ..ShadowConfig::for_horizon(30, 2000)
+                },
+            );
+            let calls = std::cell::RefCell::new(Vec::new());
+            let mut counted = |i: usize, r: &ForecastRequest| {
+                if i == 1 {
+                    calls.borrow_mut().push(r.horizon as usize);
+                }
+                let mut f = call(0, r)?;
+                f.values.iter_mut().for_each(|v| *v += 0.1 * i as f64);
+                Ok::<_, ModelCallError>(f)
+            };
+            let at = |end: usize| {
+                ForecastRequest::new(history.slice(end - 2000, end), horizon)
+                    .with_quantiles(vec![0.1, 0.9])
+            };
+            // 3030 is on the grid but not on fracast's shadow lattice.
+            shadow.forecast(&at(3030), None, &mut counted).unwrap();
+            assert!(shadow.weights.most(1) >= NEGLIGIBLE_WEIGHT);
+            calls.borrow_mut().clear();
+            shadow.forecast(&at(3030), None, &mut counted).unwrap();
+            shadow.forecast(&at(3045), None, &mut counted).unwrap();
+            let served: Vec<usize> = calls.borrow().clone();
+            if asked > horizon as usize {
+                // Held from 3030 for 3045: no call.
+                assert!(served.is_empty(), "{served:?}");
+            } else {
+                assert_eq!(served, vec![asked, asked]);
+            }
+        }
     }
 
     #[test]
