@@ -490,27 +490,23 @@ impl Shadow {
         let horizon = request.horizon as usize;
         let levels: Vec<f64> = request.quantiles.clone();
         let on_grid = (end - self.config.phase).rem_euclid(grid) == 0;
-        let (every, serve_every, longest, spacing, phase, hold_costly) = (
-            &self.every,
-            &self.serve_every,
-            &self.longest,
-            self.config.spacing,
-            self.config.phase,
-            self.config.hold_costly,
-        );
+        let spacing = self.config.spacing;
         // A costly candidate serves from its held forecast until that runs
         // out, or until a refresh on the grid where its shadow evaluation
         // is due: called then, the shadow origin takes the same forecast.
         let mut one = |j: usize, points: &mut [Option<Vec<f64>>]| {
-            let mut hold = serve_every[j];
-            if let Some(most) = longest[j] {
+            let mut hold = if self.config.hold_costly {
+                self.serve_every[j]
+            } else {
+                1
+            };
+            if let Some(most) = self.longest[j] {
                 // As many refreshes as fit in its cheapest forecast.
-                let fit = most.saturating_sub(horizon) / spacing.max(1) + 1;
-                hold = hold.min(fit);
+                hold = hold.min(most.saturating_sub(horizon) / spacing.max(1) + 1);
             }
-            if hold > 1 && hold_costly {
-                let due = on_grid && (end - phase).div_euclid(grid) % every[j] as i64 == 0;
-                let steps_held = hold * spacing;
+            let steps_held = hold * spacing;
+            let answer = if hold > 1 {
+                let due = on_grid && self.due(j, end, grid);
                 if !due
                     && let Some(f) = held[j]
                         .as_ref()
@@ -522,26 +518,22 @@ impl Shadow {
                     horizon: (horizon + (hold - 1) * spacing) as u32,
                     ..request.clone()
                 };
-                let answer = call(j, &longer).map(|f| {
-                    held[j] = Some(Held {
+                held[j] = None;
+                call(j, &longer).map(|forecast| {
+                    let made = Held {
                         end,
                         levels: levels.clone(),
-                        forecast: f.clone(),
-                    });
-                    held[j]
-                        .as_ref()
-                        .and_then(|h| h.serve(end, step, horizon, steps_held, &levels))
-                        .expect("a forecast just made serves its own time")
-                });
-                if answer.is_err() {
-                    held[j] = None;
-                }
-                if let Ok(f) = &answer {
-                    points[j] = Some(f.values.clone());
-                }
-                return answer;
-            }
-            let answer = call(j, request);
+                        forecast,
+                    };
+                    let served = made
+                        .serve(end, step, horizon, steps_held, &levels)
+                        .expect("a forecast just made serves its own time");
+                    held[j] = Some(made);
+                    served
+                })
+            } else {
+                call(j, request)
+            };
             if let Ok(f) = &answer {
                 points[j] = Some(f.values.clone());
             }
