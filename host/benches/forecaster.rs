@@ -22,14 +22,18 @@
 //! history (a shorter one is padded), so a call costs the same.
 //!
 //! `auto-fleet` (with `KEDASTRAL_BENCH_AUTO=1`) is 1 000 workloads on
-//! `auto`, each tick timed on its own.
+//! `auto`, each tick timed on its own, while the shadow evaluation fills and
+//! after.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use kedastral::config::{WorkloadConfig, WorkloadFile};
 use kedastral::model::{ForecastRequest, ModelSource};
+use kedastral::telemetry::Metrics;
+use prometheus::core::Collector;
 
 mod support;
 use support::{cpu_time, model_runtime, replay_forecaster, replay_workloads, tokio_runtime, trace};
@@ -61,7 +65,16 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether to run the auto fleet, and only it: its resident memory is then
+/// its own, not the other benches' too.
+fn auto_alone() -> bool {
+    std::env::var("KEDASTRAL_BENCH_AUTO").as_deref() == Ok("1")
+}
+
 fn tick(c: &mut Criterion) {
+    if auto_alone() {
+        return;
+    }
     let trace = trace();
     let runtime = model_runtime();
     let tokio = tokio_runtime();
@@ -138,6 +151,9 @@ const FLEET: usize = 100;
 const CYCLE: u32 = 15;
 
 fn fracast_fleet(c: &mut Criterion) {
+    if auto_alone() {
+        return;
+    }
     let trace = trace();
     let runtime = model_runtime();
     let tokio = tokio_runtime();
@@ -193,18 +209,50 @@ fn fracast_fleet(c: &mut Criterion) {
     group.finish();
 }
 
-/// Ticks of the auto fleet measured one by one: two refresh cycles.
+/// Forecast calls and their seconds per model, summed over workloads.
+fn calls_by_model(metrics: &Metrics) -> BTreeMap<String, (f64, f64)> {
+    let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let sum = |families: Vec<prometheus::proto::MetricFamily>,
+               seconds: bool,
+               out: &mut BTreeMap<String, (f64, f64)>| {
+        for metric in families.iter().flat_map(|f| f.get_metric()) {
+            let model = metric
+                .get_label()
+                .iter()
+                .find(|l| l.name() == "model")
+                .map_or("", |l| l.value())
+                .to_owned();
+            let entry = out.entry(model).or_default();
+            let value = metric.get_counter().get_value();
+            if seconds {
+                entry.1 += value;
+            } else {
+                entry.0 += value;
+            }
+        }
+    };
+    sum(metrics.model_calls_total.collect(), false, &mut out);
+    sum(metrics.model_call_seconds_total.collect(), true, &mut out);
+    out
+}
+
+/// Ticks of the auto fleet measured one by one once the shadow evaluation
+/// has filled: two refresh cycles.
 const AUTO_TICKS: usize = 2 * CYCLE as usize;
+/// Ticks while it fills: five refresh cycles.
+const FILL_TICKS: usize = 5 * CYCLE as usize;
 
 /// 1 000 workloads on `auto` (`KEDASTRAL_BENCH_CANDIDATES`, comma-separated,
 /// passes `candidates`: `-fracast` for auto without it), ticked a minute at
 /// a time with the default refresh (every half horizon): the warm start, then
-/// each tick's CPU time, printed as median, mean and worst, and the resident
-/// memory. Ticks are timed one by one since a refresh tick costs far more than
+/// each tick's CPU time, printed as median, mean and worst, separately for
+/// the ticks while the shadow evaluation fills and after; each model's calls
+/// per tick and the time in them (`kedastral_model_calls_total`,
+/// `kedastral_model_call_seconds_total`) after; and the resident memory. Ticks are timed one by one since a refresh tick costs far more than
 /// the others: criterion's means over several would hide both figures. Runs
 /// only with `KEDASTRAL_BENCH_AUTO=1` (minutes with fracast).
 fn auto_fleet(_: &mut Criterion) {
-    if std::env::var("KEDASTRAL_BENCH_AUTO").as_deref() != Ok("1") {
+    if !auto_alone() {
         return;
     }
     let candidates: Vec<String> = std::env::var("KEDASTRAL_BENCH_CANDIDATES")
@@ -231,35 +279,69 @@ fn auto_fleet(_: &mut Criterion) {
     let started = cpu_time();
     tokio.block_on(forecaster.tick_all(now));
     let warm_start = cpu_time() - started;
-    // Two cycles into filling the shadow evaluation (12 origins of 3 hours):
-    // from then on each tick runs what a full one runs.
-    for _ in 0..2 * CYCLE {
-        now += chrono::Duration::minutes(1);
-        tokio.block_on(forecaster.tick_all(now));
-    }
-    let mut ticks: Vec<f64> = (0..AUTO_TICKS)
-        .map(|_| {
-            now += chrono::Duration::minutes(1);
-            let before = cpu_time();
-            tokio.block_on(forecaster.tick_all(now));
-            (cpu_time() - before).as_secs_f64()
-        })
-        .collect();
-    ticks.sort_by(f64::total_cmp);
-    let mean = ticks.iter().sum::<f64>() / ticks.len() as f64;
+    let metrics = forecaster.metrics();
+    let mut tick = |now: &mut DateTime<Utc>| {
+        *now += chrono::Duration::minutes(1);
+        let before = cpu_time();
+        tokio.block_on(forecaster.tick_all(*now));
+        (cpu_time() - before).as_secs_f64()
+    };
+    // The shadow evaluation fills over the first refreshes (one origin on
+    // the first, then up to four a refresh: the 12 origins of 3 hours take
+    // four): those ticks are reported on their own.
+    let filling: Vec<f64> = (0..FILL_TICKS).map(|_| tick(&mut now)).collect();
+    let calls_before = calls_by_model(&metrics);
+    let ticks: Vec<f64> = (0..AUTO_TICKS).map(|_| tick(&mut now)).collect();
     println!(
-        "auto fleet ({} workloads, candidates {candidates:?}): warm start {:.2} s CPU; \
-         per tick over {AUTO_TICKS} ticks: median {:.3} s, mean {:.3} s, worst {:.3} s CPU; \
-         resident memory {} MiB (peak {} MiB, {} MiB before the forecaster was built)",
-        WORKLOADS,
-        warm_start.as_secs_f64(),
-        ticks[ticks.len() / 2],
-        mean,
-        ticks[ticks.len() - 1],
+        "auto fleet ({WORKLOADS} workloads, candidates {candidates:?}): warm start {:.2} s CPU",
+        warm_start.as_secs_f64()
+    );
+    println!("  filling, ticks 1-{FILL_TICKS}: {}", summary(filling));
+    println!(
+        "  filled, ticks {}-{}: {}",
+        FILL_TICKS + 1,
+        FILL_TICKS + AUTO_TICKS,
+        summary(ticks)
+    );
+    for (model, (calls, seconds)) in calls_by_model(&metrics) {
+        let (calls_then, seconds_then) = calls_before.get(&model).copied().unwrap_or_default();
+        println!(
+            "    {model}: {:.1} calls a tick, {:.3} s in them",
+            (calls - calls_then) / AUTO_TICKS as f64,
+            (seconds - seconds_then) / AUTO_TICKS as f64,
+        );
+    }
+    let mut spared: BTreeMap<String, usize> = BTreeMap::new();
+    for view in forecaster.board().views() {
+        let candidates = view
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.selection.as_ref())
+            .map(|s| s.candidates.clone())
+            .unwrap_or_default();
+        for c in candidates.into_iter().filter(|c| c.spared) {
+            *spared.entry(c.name).or_default() += 1;
+        }
+    }
+    println!("  workloads serving without a candidate (spared) at the end: {spared:?}");
+    println!(
+        "  resident memory {} MiB (peak {} MiB, {} MiB before the forecaster was built)",
         status_kib("VmRSS:") / 1024,
         status_kib("VmHWM:") / 1024,
         rss_before / 1024,
     );
+}
+
+/// Median, mean and worst of CPU seconds per tick.
+fn summary(mut ticks: Vec<f64>) -> String {
+    ticks.sort_by(f64::total_cmp);
+    let mean = ticks.iter().sum::<f64>() / ticks.len() as f64;
+    format!(
+        "median {:.3} s, mean {:.3} s, worst {:.3} s CPU a tick",
+        ticks[ticks.len() / 2],
+        mean,
+        ticks[ticks.len() - 1]
+    )
 }
 
 criterion_group!(benches, tick, fracast_fleet, auto_fleet);

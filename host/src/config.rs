@@ -147,11 +147,32 @@ impl WorkloadConfig {
     pub fn phase_seconds(&self) -> i64 {
         let step = self.step.as_secs().max(1);
         let spacing = u64::from(self.horizon_steps() / 2).max(1);
-        // FNV-1a: stable across builds and platforms, unlike std's hasher.
-        let hash = self.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        ((self.name_hash() % spacing) * step) as i64
+    }
+
+    /// A number of shadow origins, from a hash of the name, by which this
+    /// workload's costly candidates shift the origins they are called at:
+    /// workloads of one forecaster take their turns on different refreshes
+    /// rather than all on one (independent of [`Self::phase_seconds`],
+    /// which spreads refreshes within a spacing).
+    pub fn stagger(&self) -> u64 {
+        // The hash mixed again (MurmurHash3's finaliser), so that its
+        // residues are spread for short names and independent of the
+        // phase's, which reads the hash itself.
+        let mut z = self.name_hash();
+        z ^= z >> 33;
+        z = z.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z ^= z >> 33;
+        z = z.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        z ^ (z >> 33)
+    }
+
+    /// FNV-1a of the name: stable across builds and platforms, unlike
+    /// std's hasher.
+    fn name_hash(&self) -> u64 {
+        self.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        ((hash % spacing) * step) as i64
+        })
     }
 
     /// History points kept.
@@ -594,6 +615,29 @@ mod tests {
         assert!(phases.iter().all(|p| p % 60 == 0 && (0..900).contains(p)));
         let distinct: std::collections::BTreeSet<_> = phases.iter().collect();
         assert!(distinct.len() >= 10, "{phases:?}");
+        // Staggers spread the costly candidates' turns as evenly (arima's
+        // every fourth refresh), and within each phase too.
+        let turns = |filter: &dyn Fn(i64) -> bool| {
+            let mut counts = [0usize; 4];
+            for i in 0..400 {
+                let mut w = one("").unwrap().remove(0);
+                w.name = format!("w{i}");
+                if filter(w.phase_seconds()) {
+                    counts[(w.stagger() % 4) as usize] += 1;
+                }
+            }
+            counts
+        };
+        assert!(
+            turns(&|_| true).iter().all(|&c| c >= 70),
+            "{:?}",
+            turns(&|_| true)
+        );
+        assert!(
+            turns(&|p| p == 0).iter().all(|&c| c >= 2),
+            "{:?}",
+            turns(&|p| p == 0)
+        );
         // The same name, the same phase, build after build (FNV-1a of
         // "checkout" is 3 modulo 15).
         let mut w = one("").unwrap().remove(0);

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::store::Board;
@@ -145,6 +146,10 @@ pub struct Metrics {
     pub candidate_weight: GaugeVec,
     pub candidate_recent_mae: GaugeVec,
     pub model_switches_total: IntCounterVec,
+    /// Forecast calls of each model (for `auto`, each candidate), served
+    /// and shadow alike, and the time they took.
+    pub model_calls_total: IntCounterVec,
+    pub model_call_seconds_total: CounterVec,
     /// Files of the models directory loaded, refused or removed since
     /// start-up, by `result`.
     pub model_reloads_total: IntCounterVec,
@@ -194,6 +199,24 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(&model_switches_total);
+        let model_calls_total = IntCounterVec::new(
+            Opts::new(
+                "kedastral_model_calls_total",
+                "Forecast calls by workload and model (each candidate of auto), for the forecast served and the shadow evaluation alike.",
+            ),
+            wm,
+        )
+        .expect("valid metric");
+        registry.register(&model_calls_total);
+        let model_call_seconds_total = CounterVec::new(
+            Opts::new(
+                "kedastral_model_call_seconds_total",
+                "Time spent in forecast calls, by workload and model: what each candidate of auto costs.",
+            ),
+            wm,
+        )
+        .expect("valid metric");
+        registry.register(&model_call_seconds_total);
         let model_reloads_total = IntCounterVec::new(
             Opts::new(
                 "kedastral_model_reloads_total",
@@ -326,6 +349,8 @@ impl Metrics {
                 &["workload", "candidate"],
             ),
             model_switches_total,
+            model_calls_total,
+            model_call_seconds_total,
             model_reloads_total,
             config_reloads_total,
             bands_calibrated: gauge(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use prometheus::HistogramVec;
+use prometheus::{Counter, HistogramVec, IntCounter};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -30,21 +30,35 @@ use crate::trail::{LeadForecast, OriginPlan, SharedTrail, Trail};
 struct Calls {
     shadow: Shadow,
     guards: Vec<Guard>,
+    /// Per candidate: its calls and the seconds they took, as metrics.
+    meters: Vec<(IntCounter, Counter)>,
 }
 
 impl Calls {
-    fn new(config: &WorkloadConfig, pools: &[Arc<ModelPool>]) -> Self {
+    fn new(config: &WorkloadConfig, pools: &[Arc<ModelPool>], metrics: &Metrics) -> Self {
         let mut shadow = ShadowConfig::for_horizon(config.horizon_steps(), config.window_points());
         shadow.calibrate = config.calibrate;
         shadow.phase = config.phase_seconds();
+        shadow.stagger = config.stagger();
         shadow.hold_costly = true;
+        shadow.spare_costly = true;
         // Only an objective needs the replay of every sizing level.
         if matches!(config.policy.sizing, Sizing::Objective(_)) {
             shadow.sizing = Some(config.replay());
         }
-        let names = pools
+        let names: Vec<String> = pools
             .iter()
             .map(|p| p.model().info().name.clone())
+            .collect();
+        let meters = names
+            .iter()
+            .map(|name| {
+                let labels = [config.name.as_str(), name.as_str()];
+                (
+                    metrics.model_calls_total.with_label_values(&labels),
+                    metrics.model_call_seconds_total.with_label_values(&labels),
+                )
+            })
             .collect();
         let guards = pools
             .iter()
@@ -59,6 +73,7 @@ impl Calls {
         Self {
             shadow: Shadow::new(names, shadow),
             guards,
+            meters,
         }
     }
 }
@@ -189,7 +204,7 @@ impl Runner {
         };
         let generations = pools.iter().map(|p| p.generation()).collect();
         let runner = Self {
-            calls: Some(Calls::new(&config, &pools)),
+            calls: Some(Calls::new(&config, &pools, &shared.metrics)),
             tracker: LiveErrorTracker::new(config.lead_steps(), LIVE_ERROR_WINDOW),
             trail: status.trail.clone(),
             config,
@@ -677,7 +692,7 @@ impl Runner {
         tracing::info!(workload = %self.config.name, models = ?swapped,
             "a new version of a model is served; its evaluation starts afresh");
         self.generations = now;
-        self.calls = Some(Calls::new(&self.config, &self.pools));
+        self.calls = Some(Calls::new(&self.config, &self.pools, &self.shared.metrics));
         self.held = None;
     }
 
@@ -715,7 +730,7 @@ impl Runner {
         let mut calls = self
             .calls
             .take()
-            .unwrap_or_else(|| Calls::new(&self.config, &self.pools));
+            .unwrap_or_else(|| Calls::new(&self.config, &self.pools, &self.shared.metrics));
         let (only, suspect) = match &pools[..] {
             [pool] => (Some(pool.as_ref()), calls.guards[0].tripped()),
             _ => (None, false),
@@ -726,7 +741,11 @@ impl Runner {
             Lane::take(self.slots.model.clone(), only, suspect).await
         };
         let answer = tokio::task::spawn_blocking(move || {
-            let Calls { shadow, guards } = &mut calls;
+            let Calls {
+                shadow,
+                guards,
+                meters,
+            } = &mut calls;
             // The first fault of each candidate this tick: if it opened the
             // breaker on a shadow origin, the served call is only held back,
             // and the fault is what the tick failed of.
@@ -738,7 +757,13 @@ impl Runner {
             };
             let answer = shadow.forecast(&request, Some(budget), &mut |i, r| {
                 let suspect = guards[i].tripped();
-                let answer = guards[i].call(now, r, |r| pools[i].forecast(r, &mut lane, suspect));
+                let answer = guards[i].call(now, r, |r| {
+                    let started = Instant::now();
+                    let answer = pools[i].forecast(r, &mut lane, suspect);
+                    meters[i].0.inc();
+                    meters[i].1.inc_by(started.elapsed().as_secs_f64());
+                    answer
+                });
                 if let Err(e) = &answer
                     && e.is_fault()
                 {
@@ -785,7 +810,7 @@ impl Runner {
             Err(e) => {
                 // Only a panic in the host's own code lands here; start
                 // the evaluation afresh.
-                self.calls = Some(Calls::new(&self.config, &self.pools));
+                self.calls = Some(Calls::new(&self.config, &self.pools, &self.shared.metrics));
                 self.fail(Stage::Model, PANIC, e.to_string());
                 None
             }

@@ -38,6 +38,19 @@ pub const COMBINED: &str = "combined";
 /// that adds nothing costs nothing between them.
 const NEGLIGIBLE_WEIGHT: f64 = 0.02;
 
+/// How much better, as a share of its error, the combination must lately
+/// have been with a costly candidate than without it for the live
+/// forecaster to call that candidate for the forecast served
+/// ([`ShadowConfig::spare_costly`]): several candidates of about equal skill
+/// each add little to their mean, and a neural one costs a hundred times
+/// the others per call.
+const SPARE_TOLERANCE: f64 = 0.01;
+
+/// Recency-weighted shadow origins (of the [`combine::Combine`]'s half-life)
+/// at which a costly candidate must have been judged beside the others
+/// before it is called for the forecast served.
+const SPARE_EVIDENCE: f64 = 2.0;
+
 /// Shadow origins kept when several candidates are weighed: a day of
 /// 1-minute steps at the default horizon, where a single model keeps
 /// [`ShadowConfig::for_horizon`]'s 144. Origins older than 96 carry under 2 %
@@ -88,6 +101,10 @@ pub struct ShadowConfig {
     /// (less than a spacing): workloads with different phases refresh on
     /// different ticks, so a forecaster's refreshes spread over the spacing.
     pub phase: i64,
+    /// Grid origins by which the costly candidates' origins ([`shadow_every`])
+    /// and calls to serve are shifted: the live forecaster's workloads each
+    /// have their own, so their costly calls fall on different refreshes.
+    pub stagger: u64,
     /// Shadow origins kept: the scoring window is `spacing * keep` steps.
     pub keep: usize,
     /// Fully judged origins needed before calibrating.
@@ -110,6 +127,14 @@ pub struct ShadowConfig {
     /// every candidate afresh at each origin, so its scores are those of
     /// fresh forecasts wherever its origins fall.
     pub hold_costly: bool,
+    /// Call a costly candidate (of [`shadow_every`] above 1) for the served
+    /// forecast only once its shadow origins show that the combination is
+    /// better with it ([`SPARE_TOLERANCE`]); until then, and whenever it
+    /// stops being so, it is spared: left out of the forecast served, its
+    /// weight shared among the others, and forecasting at half as many
+    /// shadow origins, which go on judging it. The live forecaster's, as
+    /// [`Self::hold_costly`].
+    pub spare_costly: bool,
 }
 
 impl ShadowConfig {
@@ -120,6 +145,7 @@ impl ShadowConfig {
         Self {
             spacing: (horizon as usize / 2).max(1),
             phase: 0,
+            stagger: 0,
             keep: 144,
             min_origins: 12,
             combine: Combine::default(),
@@ -128,6 +154,7 @@ impl ShadowConfig {
             max_history,
             sizing: None,
             hold_costly: false,
+            spare_costly: false,
         }
     }
 }
@@ -152,6 +179,12 @@ pub struct CandidateScore {
     pub lead_weights: Vec<f64>,
     /// Shadow origins it failed to forecast from.
     pub failures: usize,
+    /// A costly candidate the live forecaster serves without, as it has
+    /// not lately made the combination better: its weight goes to the
+    /// others in proportion, and its shadow origins (half as many) go on
+    /// judging it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spared: bool,
 }
 
 /// What the shadow evaluation says now.
@@ -276,6 +309,9 @@ pub struct Shadow {
     /// a later shadow origin at the time its history ended takes them rather
     /// than calling the model again.
     latest: Option<Latest>,
+    /// Per real candidate: left out of the served forecast, as it has not
+    /// lately earned its calls ([`ShadowConfig::spare_costly`]).
+    spared: Vec<bool>,
 }
 
 /// A costly candidate's last forecast for serving, made for more steps than
@@ -360,6 +396,7 @@ impl Shadow {
                 weight: None,
                 lead_weights: Vec::new(),
                 failures: 0,
+                spared: false,
             })
             .collect();
         Self {
@@ -384,6 +421,7 @@ impl Shadow {
             sizing: None,
             sizing_offsets: None,
             latest: None,
+            spared: vec![false; real],
         }
     }
 
@@ -546,7 +584,7 @@ impl Shadow {
         // Those with weight first; the others only if none of them answers.
         let (weighty, rest): (Vec<usize>, Vec<usize>) = (0..self.real)
             .filter(|&j| eligible[j])
-            .partition(|&j| self.weights.most(j) >= NEGLIGIBLE_WEIGHT);
+            .partition(|&j| self.weights.most(j) >= NEGLIGIBLE_WEIGHT && !self.spared[j]);
         let mut answers: Vec<Option<Forecast>> = vec![None; self.real];
         let mut first_error = None;
         for group in [weighty, rest] {
@@ -605,9 +643,17 @@ impl Shadow {
         }
     }
 
+    /// Every how many grid origins real candidate `i` forecasts now: a
+    /// spared one half as often as otherwise, on the same lattice.
+    fn stride(&self, i: usize) -> usize {
+        self.every[i] * if self.spared[i] { 2 } else { 1 }
+    }
+
     /// Whether real candidate `i` forecasts at the shadow origin at `time`.
     fn due(&self, i: usize, time: i64, grid: i64) -> bool {
-        (time - self.config.phase).div_euclid(grid) % self.every[i] as i64 == 0
+        let every = self.stride(i) as i64;
+        let shift = (self.config.stagger % every as u64) as i64;
+        ((time - self.config.phase).div_euclid(grid) + shift).rem_euclid(every) == 0
     }
 
     fn update<E>(
@@ -768,6 +814,11 @@ impl Shadow {
             }
             let end = history.time_of(history.len());
             self.weights = self.weights_at(end, self.origins.len(), history, horizon, &eligible);
+            if self.config.spare_costly {
+                self.spared = (0..self.real)
+                    .map(|j| self.every[j] > 1 && !self.earns(j, history, horizon, &eligible))
+                    .collect();
+            }
         }
         let mut sums = vec![(0.0, 0usize); self.names.len()];
         let mut judged = 0usize;
@@ -807,6 +858,7 @@ impl Shadow {
                 None
             };
             score.weight = real.then(|| self.weights.mean(i, horizon));
+            score.spared = real && self.spared[i];
             score.lead_weights = if real {
                 self.weights.by_bucket.iter().map(|w| w[i]).collect()
             } else {
@@ -828,6 +880,57 @@ impl Shadow {
             }
             self.leader = Some(leader);
         }
+    }
+
+    /// Whether candidate `j` has lately earned its calls: on the shadow
+    /// origins it forecast at, recent ones counting more, the current
+    /// weights combined the others' forecasts with a mean absolute error
+    /// more than [`SPARE_TOLERANCE`] above the combination with it; and
+    /// there were at least [`SPARE_EVIDENCE`] of them.
+    fn earns(&self, j: usize, history: &Series, horizon: usize, eligible: &[bool]) -> bool {
+        let step = i64::from(history.step_seconds.max(1));
+        let grid = (step * self.config.spacing as i64) as f64;
+        let end = history.time_of(history.len());
+        let half_life = self.config.combine.half_life;
+        let (mut with, mut without, mut origins) = (0.0, 0.0, 0.0);
+        for origin in &self.origins {
+            if origin.points[j].is_none() {
+                continue;
+            }
+            let first = (origin.time - history.start_unix_seconds) / step;
+            let Some(actuals) = usize::try_from(first)
+                .ok()
+                .and_then(|first| history.values.get(first..))
+            else {
+                continue;
+            };
+            let mut points: Vec<Option<&[f64]>> = origin
+                .points
+                .iter()
+                .zip(eligible)
+                .map(|(p, &e)| p.as_deref().filter(|_| e))
+                .collect();
+            let Some(both) = self.weights.combine(&points) else {
+                continue;
+            };
+            points[j] = None;
+            let Some(others) = self.weights.combine(&points) else {
+                continue;
+            };
+            let recency = 0.5f64.powf((end - origin.time) as f64 / grid / half_life);
+            let mut judged = false;
+            for ((a, b), actual) in both.iter().zip(&others).zip(actuals).take(horizon) {
+                if !actual.is_nan() {
+                    with += recency * (a - actual).abs();
+                    without += recency * (b - actual).abs();
+                    judged = true;
+                }
+            }
+            if judged {
+                origins += recency;
+            }
+        }
+        origins >= SPARE_EVIDENCE && without > with * (1.0 + SPARE_TOLERANCE)
     }
 
     /// Moves each level's effective level by how often the served bands
@@ -1695,6 +1798,108 @@ mod tests {
         }
         assert_eq!(served(&calls.borrow(), 3000), vec![30]);
         assert_eq!(served(&calls.borrow(), 3015), vec![30]);
+    }
+
+    #[test]
+    fn workloads_with_different_staggers_call_a_costly_candidate_on_different_refreshes() {
+        let history = series(6000, 5.0, 11);
+        let every = serve_every("arima");
+        // Per stagger, the refreshes (of 12 on the grid) arima was called at.
+        let called_at = |stagger: u64| -> Vec<i64> {
+            let mut shadow = Shadow::new(
+                vec!["baseline".into(), "arima".into()],
+                ShadowConfig {
+                    hold_costly: true,
+                    stagger,
+                    ..ShadowConfig::for_horizon(30, 2000)
+                },
+            );
+            let mut at = Vec::new();
+            for k in 0..12 {
+                let end = 3000 + 15 * k;
+                let mut called = false;
+                shadow
+                    .forecast(&request(&history, end as usize), None, &mut |i, r| {
+                        let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
+                        if i == 1 && origin == end {
+                            called = true;
+                        }
+                        call(0, r)
+                    })
+                    .unwrap();
+                if called {
+                    at.push(end);
+                }
+            }
+            at
+        };
+        let unshifted = called_at(0);
+        // After the first (no held forecast yet), every fourth refresh.
+        assert_eq!(unshifted, vec![3000, 3060, 3120]);
+        let shifted = called_at(1);
+        assert_eq!(shifted.len(), 4, "{shifted:?}");
+        assert!(
+            shifted[1..]
+                .windows(2)
+                .all(|w| w[1] - w[0] == 15 * every as i64)
+        );
+        assert!(
+            shifted[1..].iter().all(|t| !unshifted.contains(t)),
+            "{shifted:?} against {unshifted:?}"
+        );
+        // The stagger counts modulo each candidate's stride.
+        assert_eq!(called_at(every as u64), unshifted);
+    }
+
+    #[test]
+    fn a_costly_candidate_that_adds_nothing_is_spared_and_one_that_does_is_called() {
+        let history = series(6000, 5.0, 12);
+        // Per case: how many of 24 refreshes called fracast for the
+        // history they served, and whether it ended spared.
+        let run = |fracast_adds: bool| -> (usize, bool) {
+            let mut shadow = Shadow::new(
+                vec!["baseline".into(), "fracast".into()],
+                ShadowConfig {
+                    hold_costly: true,
+                    spare_costly: true,
+                    ..ShadowConfig::for_horizon(30, 2000)
+                },
+            );
+            let mut called = 0;
+            for k in 0..48 {
+                let end = 3000 + 15 * k;
+                shadow
+                    .forecast(&request(&history, end as usize), None, &mut |i, r| {
+                        let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
+                        if i == 1 && origin == end && k >= 24 {
+                            called += 1;
+                        }
+                        match (i, fracast_adds) {
+                            // The truth beside the last value: it is what
+                            // the combination is made of.
+                            (1, true) => call(0, r),
+                            (0, true) => call(1, r),
+                            // The truth, and the truth a little off.
+                            (0, false) => call(0, r),
+                            _ => call(0, r).map(|mut f| {
+                                f.values.iter_mut().for_each(|v| *v += 0.5);
+                                f
+                            }),
+                        }
+                    })
+                    .unwrap();
+            }
+            let spared = shadow.selection().candidates[1].spared;
+            (called, spared)
+        };
+        let (called, spared) = run(false);
+        assert!(spared);
+        // Only at its own shadow origins, every twelfth while spared.
+        assert!(called <= 24 / (2 * shadow_every("fracast")) + 1, "{called}");
+        let (called, spared) = run(true);
+        assert!(!spared);
+        // Served at every refresh (from a forecast held for two).
+        assert!(called >= 24 / serve_every("fracast"), "{called}");
     }
 
     #[test]

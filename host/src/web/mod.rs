@@ -568,7 +568,7 @@ fn candidates(s: &Snapshot, sel: &crate::shadow::Selection) -> Markup {
             tbody {
                 @for c in &sel.candidates {
                     tr data-candidate=(c.name) {
-                        td { (c.name) @if c.name == sel.chosen { " (served)" } }
+                        td { (c.name) @if c.name == sel.chosen { " (served)" } @if c.spared { " (spared: not called to serve)" } }
                         td.num { (c.mae.map_or("-".to_owned(), show_number)) }
                         td.num { (c.recent_mae.map_or("-".to_owned(), show_number)) }
                         td.num { (c.weight.map_or("-".to_owned(), show_percent)) }

@@ -129,6 +129,7 @@ pub fn week_of_minutes(now: DateTime<Utc>) -> WorkloadView {
                     weight: Some(0.2),
                     lead_weights: vec![0.2; 4],
                     failures: i,
+                    spared: false,
                 })
                 .collect(),
             lead_buckets: vec![1, 4, 9, 16],

@@ -129,6 +129,8 @@ fn the_dashboard_uses_only_exported_metrics() {
         "kedastral_candidate_recent_mae",
         "kedastral_model_switches_total",
         "kedastral_bands_calibrated",
+        "kedastral_model_calls_total",
+        "kedastral_model_call_seconds_total",
     ] {
         assert!(used.contains(needed), "no panel shows {needed}");
     }

@@ -217,6 +217,23 @@ async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
             candidate["recentMae"].as_f64().unwrap() > 0.0,
             "{selection}"
         );
+        // Its calls (it has an error, so it was called) and their time.
+        let calls = forecaster
+            .metric(&format!(
+                r#"kedastral_model_calls_total{{model="{name}",workload="nasa"}}"#
+            ))
+            .await
+            .unwrap();
+        let seconds = forecaster
+            .metric(&format!(
+                r#"kedastral_model_call_seconds_total{{model="{name}",workload="nasa"}}"#
+            ))
+            .await
+            .unwrap();
+        assert!(
+            calls >= 1.0 && seconds > 0.0,
+            "{name}: {calls} calls, {seconds} s"
+        );
     }
     // The bands are in order and around the point forecast.
     let bands = body["quantiles"].as_array().unwrap();
