@@ -9,11 +9,15 @@
 //! `KEDASTRAL_FRACAST_WASM=a.wasm,b.wasm` times those components in place of
 //! the built-in one, each in turn with the others (changes to the guest,
 //! tried side by side without rebuilding the host).
+//! `KEDASTRAL_FRACAST_POOLING=1` also times each under wasmtime's pooling
+//! allocator (memory slots reused, their first pages kept resident) beside
+//! the runtime's allocation on demand.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kedastral::model::cache::ComponentCache;
+use kedastral::model::runtime::Allocator;
 use kedastral::model::{ForecastRequest, ModelRuntime, ModelSource, RuntimeLimits};
 use kedastral_model_sdk::Model;
 
@@ -25,14 +29,29 @@ fn main() -> anyhow::Result<()> {
     let trace = kedastral::history::load_csv(&path, None)?;
     let request =
         ForecastRequest::new(trace.tail(2_048), horizon).with_quantiles(vec![0.1, 0.5, 0.9]);
-    let runtime = ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled())?;
+    let mut runtimes = vec![(
+        "",
+        ModelRuntime::new(RuntimeLimits::default(), ComponentCache::disabled())?,
+    )];
+    if std::env::var("KEDASTRAL_FRACAST_POOLING").as_deref() == Ok("1") {
+        runtimes.push((
+            " (pooling)",
+            ModelRuntime::with_allocator(
+                RuntimeLimits::default(),
+                ComponentCache::disabled(),
+                Allocator::Pooling,
+            )?,
+        ));
+    }
     let sources = std::env::var("KEDASTRAL_FRACAST_WASM").unwrap_or_else(|_| "fracast".into());
     let mut models = Vec::new();
     for source in sources.split(',') {
-        let loaded = runtime.load(&ModelSource::parse(source))?;
-        // One call first: page faults and lazy set-up stay out.
-        loaded.forecast(&request)?;
-        models.push((source.to_string(), loaded, Vec::new()));
+        for (suffix, runtime) in &runtimes {
+            let loaded = runtime.load(&ModelSource::parse(source))?;
+            // One call first: page faults and lazy set-up stay out.
+            loaded.forecast(&request)?;
+            models.push((format!("{source}{suffix}"), loaded, Vec::new()));
+        }
     }
     let native_call = || kedastral_fracast::model::FracastModel::forecast(&request);
     native_call()?;

@@ -12,7 +12,8 @@ use chrono::Utc;
 use crate::backtest::OriginFailure;
 use crate::model::source::{AUTO, candidates as sources};
 use crate::model::{
-    Forecast, ForecastRequest, Guard, LoadedModel, ModelInfo, ModelLoadError, ModelSource, Retry,
+    Forecast, ForecastRequest, Guard, LoadedModel, ModelCallError, ModelInfo, ModelLoadError,
+    ModelSource, Retry,
 };
 use crate::shadow::{Shadow, ShadowConfig};
 use crate::store::ModelRef;
@@ -229,9 +230,21 @@ impl Offline<'_> {
         let members = &self.candidates.members;
         let guards = &mut *self.guards;
         let tripped_before: Vec<bool> = guards.iter().map(Guard::tripped).collect();
-        let answer = self.shadow.forecast(request, None, &mut |i, r| {
-            guards[i].call(now, r, |r| members[i].model.forecast(r))
-        });
+        let answer = {
+            let guards = std::cell::RefCell::new(&mut *guards);
+            self.shadow.forecast_batched(
+                request,
+                None,
+                &mut |i, r| guards.borrow_mut()[i].call(now, r, |r| members[i].model.forecast(r)),
+                // The shadow origins' forecasts, each candidate's on a
+                // thread of its own (oldest origin first, through its own
+                // guard): a replay of a long history is mostly these, and
+                // the candidates are independent of one another.
+                &mut |requests, jobs| {
+                    run_by_candidate(now, members, &mut guards.borrow_mut(), requests, jobs)
+                },
+            )
+        };
         for (i, guard) in guards.iter().enumerate() {
             if let Some(fault) = guard.suspended(now)
                 && !tripped_before[i]
@@ -251,4 +264,55 @@ impl Offline<'_> {
             }
         })
     }
+}
+
+/// Runs each `(origin, candidate)` job of a shadow update, the candidates
+/// side by side on scoped threads (a candidate's own jobs in order, through
+/// its guard), answering in the jobs' order.
+fn run_by_candidate(
+    now: chrono::DateTime<Utc>,
+    members: &[Candidate],
+    guards: &mut [Guard],
+    requests: &[ForecastRequest],
+    jobs: &[(usize, usize)],
+) -> Vec<Result<Forecast, ModelCallError>> {
+    let mut answers: Vec<Option<Result<Forecast, ModelCallError>>> = vec![None; jobs.len()];
+    std::thread::scope(|scope| {
+        let running: Vec<_> = guards
+            .iter_mut()
+            .zip(members)
+            .enumerate()
+            .filter_map(|(i, (guard, member))| {
+                let mine: Vec<(usize, usize)> = jobs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, job)| job.1 == i)
+                    .map(|(k, job)| (k, job.0))
+                    .collect();
+                (!mine.is_empty()).then(|| {
+                    scope.spawn(move || {
+                        mine.into_iter()
+                            .map(|(k, o)| {
+                                let answer =
+                                    guard.call(now, &requests[o], |r| member.model.forecast(r));
+                                (k, answer)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+            })
+            .collect();
+        for thread in running {
+            let done = thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (k, answer) in done {
+                answers[k] = Some(answer);
+            }
+        }
+    });
+    answers
+        .into_iter()
+        .map(|a| a.expect("every job was run"))
+        .collect()
 }

@@ -371,6 +371,12 @@ struct Latest {
 /// evaluation hands back as it came.
 pub type CallFn<'a, E> = dyn FnMut(usize, &ForecastRequest) -> Result<Forecast, E> + 'a;
 
+/// Runs shadow forecasts: for each `(origin, candidate)` of the jobs,
+/// candidate `candidate` on `requests[origin]`, answering in the jobs'
+/// order. Each candidate's jobs come oldest origin first.
+pub type BatchFn<'a, E> =
+    dyn FnMut(&[ForecastRequest], &[(usize, usize)]) -> Vec<Result<Forecast, E>> + 'a;
+
 impl Shadow {
     /// `candidates` in order of preference: the first whose cost allows it
     /// to forecast at every origin is the one the others are measured
@@ -466,7 +472,39 @@ impl Shadow {
         call: &mut CallFn<'_, E>,
     ) -> Result<Forecast, E> {
         let horizon = request.horizon as usize;
-        self.update(&request.history, horizon, budget, request, call);
+        self.update(
+            &request.history,
+            horizon,
+            budget,
+            request,
+            &mut |requests, jobs| jobs.iter().map(|&(o, i)| call(i, &requests[o])).collect(),
+        );
+        self.serve_after_update(request, call)
+    }
+
+    /// [`Shadow::forecast`], with the new shadow origins' forecasts run by
+    /// `batch` (all at once, so that a caller may run different candidates
+    /// in parallel) and the served ones by `call`.
+    pub fn forecast_batched<E>(
+        &mut self,
+        request: &ForecastRequest,
+        budget: Option<usize>,
+        call: &mut CallFn<'_, E>,
+        batch: &mut BatchFn<'_, E>,
+    ) -> Result<Forecast, E> {
+        let horizon = request.horizon as usize;
+        self.update(&request.history, horizon, budget, request, batch);
+        self.serve_after_update(request, call)
+    }
+
+    /// Re-scores, re-weighs and forecasts `request` once the shadow origins
+    /// are up to its history.
+    fn serve_after_update<E>(
+        &mut self,
+        request: &ForecastRequest,
+        call: &mut CallFn<'_, E>,
+    ) -> Result<Forecast, E> {
+        let horizon = request.horizon as usize;
         self.rescore(&request.history, horizon);
         let end = request.history.time_of(request.history.len());
         let mut points = vec![None; self.real];
@@ -662,7 +700,7 @@ impl Shadow {
         horizon: usize,
         budget: Option<usize>,
         request: &ForecastRequest,
-        call: &mut CallFn<'_, E>,
+        batch: &mut BatchFn<'_, E>,
     ) {
         let step = i64::from(history.step_seconds.max(1));
         let n = history.len();
@@ -678,6 +716,10 @@ impl Shadow {
         let mut time = ((oldest - phase).div_euclid(grid) + 1) * grid + phase;
         let mut ran = 0usize;
         let mut fresh = Vec::new();
+        // Each new origin's request, and the (origin, candidate) forecasts
+        // to run on them.
+        let mut requests = Vec::new();
+        let mut jobs = Vec::new();
         // A budgeted first call (a starting forecaster's warm start, every
         // workload at once) leaves the costly candidates to later origins.
         let starting = budget.is_some() && self.origins.is_empty();
@@ -704,24 +746,22 @@ impl Shadow {
                         .latest
                         .as_ref()
                         .filter(|l| l.end == time && l.horizon == horizon);
-                    let mut failed = vec![false; self.real];
                     let points = (0..self.real)
                         .map(|i| {
                             if let Some(points) = known.and_then(|l| l.points[i].clone()) {
                                 return Some(points);
                             }
-                            if !self.due(i, time, grid) || (starting && self.every[i] > 1) {
-                                return None;
+                            if self.due(i, time, grid) && !(starting && self.every[i] > 1) {
+                                jobs.push((fresh.len(), i));
                             }
-                            let answer = call(i, &shadow_request).ok().map(|f| f.values);
-                            failed[i] = answer.is_none();
-                            answer
+                            None
                         })
                         .collect();
+                    requests.push(shadow_request);
                     fresh.push(Origin {
                         time,
                         points,
-                        failed,
+                        failed: vec![false; self.real],
                         combined: None,
                         weighed: false,
                     });
@@ -729,6 +769,14 @@ impl Shadow {
                 }
             }
             time += grid;
+        }
+        let answers = batch(&requests, &jobs);
+        debug_assert_eq!(answers.len(), jobs.len());
+        for (&(o, i), answer) in jobs.iter().zip(answers) {
+            match answer {
+                Ok(f) => fresh[o].points[i] = Some(f.values),
+                Err(_) => fresh[o].failed[i] = true,
+            }
         }
         self.origins.extend(fresh);
     }
@@ -1900,6 +1948,44 @@ mod tests {
         assert!(!spared);
         // Served at every refresh (from a forecast held for two).
         assert!(called >= 24 / serve_every("fracast"), "{called}");
+    }
+
+    #[test]
+    fn shadow_forecasts_run_as_one_batch_give_what_calls_one_by_one_give() {
+        let history = series(6000, 5.0, 13);
+        let names = || vec!["baseline".to_string(), "arima".into(), "broken".into()];
+        let run = |i: usize, r: &ForecastRequest| call(i.min(2), r);
+        let mut one_by_one = Shadow::new(names(), ShadowConfig::for_horizon(30, 2000));
+        let mut batched = Shadow::new(names(), ShadowConfig::for_horizon(30, 2000));
+        let mut batches = Vec::new();
+        for end in [3000, 3015, 3030, 3100] {
+            let r = request(&history, end);
+            let a = one_by_one.forecast(&r, None, &mut |i, r| run(i, r));
+            let b =
+                batched.forecast_batched(&r, None, &mut |i, r| run(i, r), &mut |requests, jobs| {
+                    batches.push(jobs.to_vec());
+                    // Candidate by candidate, the last first, as threads finish
+                    // in any order: answers still go back in the jobs' order.
+                    let mut answers: Vec<Option<Result<Forecast, ModelCallError>>> =
+                        vec![None; jobs.len()];
+                    for c in (0..3).rev() {
+                        for (k, &(o, i)) in jobs.iter().enumerate().filter(|(_, j)| j.1 == c) {
+                            answers[k] = Some(run(i, &requests[o]));
+                        }
+                    }
+                    answers.into_iter().map(Option::unwrap).collect()
+                });
+            assert_eq!(a.unwrap(), b.unwrap());
+            assert_eq!(one_by_one.selection(), batched.selection());
+        }
+        // The first batch held every origin of the window, each candidate's
+        // oldest first.
+        let first = &batches[0];
+        assert!(first.len() > 90, "{}", first.len());
+        for c in 0..3 {
+            let origins: Vec<usize> = first.iter().filter(|j| j.1 == c).map(|j| j.0).collect();
+            assert!(origins.windows(2).all(|w| w[0] < w[1]));
+        }
     }
 
     #[test]
