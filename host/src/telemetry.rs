@@ -211,7 +211,7 @@ impl Metrics {
         let model_call_seconds_total = CounterVec::new(
             Opts::new(
                 "kedastral_model_call_seconds_total",
-                "Time spent in forecast calls, by workload and model: what each candidate of auto costs.",
+                "Time models ran in forecast calls (not counting the wait for a slot), by workload and model: what each candidate of auto costs.",
             ),
             wm,
         )

@@ -183,11 +183,14 @@ impl ModelPool {
     /// Runs one forecast in the lane the model's standing calls for; on
     /// probation if `suspect` (the caller's breaker has tripped on this
     /// model). Blocks for the call's length: call it off the async threads.
+    /// `ran` gets the time the model ran, without the wait for its lane,
+    /// if it did.
     pub fn forecast(
         &self,
         request: &ForecastRequest,
         lane: &mut Lane,
         suspect: bool,
+        ran: &mut Option<std::time::Duration>,
     ) -> Result<Forecast, ModelCallError> {
         if !suspect && self.is_trusted() {
             lane.hold_shared();
@@ -202,7 +205,9 @@ impl ModelPool {
                 reason,
             });
         }
+        let started = std::time::Instant::now();
         let answer = model.forecast(request);
+        *ran = Some(started.elapsed());
         match &answer {
             Err(e) if e.is_fault() => self.trusted.store(false, Ordering::Release),
             Err(e) if !e.model_ran() => {}

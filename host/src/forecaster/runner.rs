@@ -758,10 +758,12 @@ impl Runner {
             let answer = shadow.forecast(&request, Some(budget), &mut |i, r| {
                 let suspect = guards[i].tripped();
                 let answer = guards[i].call(now, r, |r| {
-                    let started = Instant::now();
-                    let answer = pools[i].forecast(r, &mut lane, suspect);
-                    meters[i].0.inc();
-                    meters[i].1.inc_by(started.elapsed().as_secs_f64());
+                    let mut ran = None;
+                    let answer = pools[i].forecast(r, &mut lane, suspect, &mut ran);
+                    if let Some(took) = ran {
+                        meters[i].0.inc();
+                        meters[i].1.inc_by(took.as_secs_f64());
+                    }
                     answer
                 });
                 if let Err(e) = &answer

@@ -38,18 +38,17 @@ pub const COMBINED: &str = "combined";
 /// that adds nothing costs nothing between them.
 const NEGLIGIBLE_WEIGHT: f64 = 0.02;
 
-/// How much better, as a share of its error, the combination must lately
-/// have been with a costly candidate than without it for the live
-/// forecaster to call that candidate for the forecast served
-/// ([`ShadowConfig::spare_costly`]): several candidates of about equal skill
-/// each add little to their mean, and a neural one costs a hundred times
-/// the others per call.
+/// How much worse, as a share of its error, the combination without the
+/// spared candidates may lately have been than the combination of all of
+/// them, on each spared one's shadow origins ([`ShadowConfig::spare_costly`]):
+/// several candidates of about equal skill each add little to their mean,
+/// and a neural one costs a hundred times the others per call.
 const SPARE_TOLERANCE: f64 = 0.01;
 
-/// Recency-weighted shadow origins (of the [`combine::Combine`]'s half-life)
-/// at which a costly candidate must have been judged beside the others
-/// before it is called for the forecast served.
-const SPARE_EVIDENCE: f64 = 2.0;
+/// Shadow origins at which a costly candidate must have been judged beside
+/// the others before it is called for the forecast served: two, so that a
+/// 3-hour window (12 origins at the default horizon) judges `fracast`.
+const SPARE_EVIDENCE: usize = 2;
 
 /// Shadow origins kept when several candidates are weighed: a day of
 /// 1-minute steps at the default horizon, where a single model keeps
@@ -128,12 +127,12 @@ pub struct ShadowConfig {
     /// fresh forecasts wherever its origins fall.
     pub hold_costly: bool,
     /// Call a costly candidate (of [`shadow_every`] above 1) for the served
-    /// forecast only once its shadow origins show that the combination is
-    /// better with it ([`SPARE_TOLERANCE`]); until then, and whenever it
-    /// stops being so, it is spared: left out of the forecast served, its
-    /// weight shared among the others, and forecasting at half as many
-    /// shadow origins, which go on judging it. The live forecaster's, as
-    /// [`Self::hold_costly`].
+    /// forecast only once its shadow origins show that leaving it out would
+    /// cost more than [`SPARE_TOLERANCE`] of the combination's error; until
+    /// then it is spared (left out of the forecast served, its weight
+    /// shared among the others), and while judged not to, it also forecasts
+    /// at half as many shadow origins, which go on judging it. The live
+    /// forecaster's, as [`Self::hold_costly`].
     pub spare_costly: bool,
 }
 
@@ -179,10 +178,11 @@ pub struct CandidateScore {
     pub lead_weights: Vec<f64>,
     /// Shadow origins it failed to forecast from.
     pub failures: usize,
-    /// A costly candidate the live forecaster serves without, as it has
-    /// not lately made the combination better: its weight goes to the
-    /// others in proportion, and its shadow origins (half as many) go on
-    /// judging it.
+    /// A costly candidate the live forecaster serves without, as leaving
+    /// it out has not lately cost the combination over 1 % (or it is not
+    /// judged yet): in the forecast served its weight (still shown as the
+    /// shadow combination's) goes to the others in proportion, and its
+    /// shadow origins go on judging it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub spared: bool,
 }
@@ -312,6 +312,9 @@ pub struct Shadow {
     /// Per real candidate: left out of the served forecast, as it has not
     /// lately earned its calls ([`ShadowConfig::spare_costly`]).
     spared: Vec<bool>,
+    /// Per real candidate: spared as judged not to earn its calls, so
+    /// forecasting at half its shadow origins.
+    halved: Vec<bool>,
 }
 
 /// A costly candidate's last forecast for serving, made for more steps than
@@ -428,6 +431,7 @@ impl Shadow {
             sizing_offsets: None,
             latest: None,
             spared: vec![false; real],
+            halved: vec![false; real],
         }
     }
 
@@ -681,10 +685,11 @@ impl Shadow {
         }
     }
 
-    /// Every how many grid origins real candidate `i` forecasts now: a
-    /// spared one half as often as otherwise, on the same lattice.
+    /// Every how many grid origins real candidate `i` forecasts now: one
+    /// spared as judged not to earn its calls half as often as otherwise,
+    /// on the same lattice.
     fn stride(&self, i: usize) -> usize {
-        self.every[i] * if self.spared[i] { 2 } else { 1 }
+        self.every[i] * if self.halved[i] { 2 } else { 1 }
     }
 
     /// Whether real candidate `i` forecasts at the shadow origin at `time`.
@@ -863,9 +868,7 @@ impl Shadow {
             let end = history.time_of(history.len());
             self.weights = self.weights_at(end, self.origins.len(), history, horizon, &eligible);
             if self.config.spare_costly {
-                self.spared = (0..self.real)
-                    .map(|j| self.every[j] > 1 && !self.earns(j, history, horizon, &eligible))
-                    .collect();
+                (self.spared, self.halved) = self.spare(history, horizon, &eligible);
             }
         }
         let mut sums = vec![(0.0, 0usize); self.names.len()];
@@ -930,17 +933,53 @@ impl Shadow {
         }
     }
 
-    /// Whether candidate `j` has lately earned its calls: on the shadow
-    /// origins it forecast at, recent ones counting more, the current
-    /// weights combined the others' forecasts with a mean absolute error
-    /// more than [`SPARE_TOLERANCE`] above the combination with it; and
-    /// there were at least [`SPARE_EVIDENCE`] of them.
-    fn earns(&self, j: usize, history: &Series, horizon: usize, eligible: &[bool]) -> bool {
+    /// Which costly candidates to spare, and which of those have been
+    /// judged not to earn their calls (they forecast at half their shadow
+    /// origins; the others, not judged yet, at all of theirs). The costliest
+    /// first, each is spared if, on the shadow origins it forecast at, the
+    /// current weights combined the candidates left (without it and those
+    /// spared before it) to a mean absolute error at most
+    /// [`SPARE_TOLERANCE`] above the combination of them all, recent origins
+    /// counting more; or if it has fewer than [`SPARE_EVIDENCE`] such
+    /// origins. So what is served stays within the tolerance of the
+    /// combination the shadow origins judge.
+    fn spare(&self, history: &Series, horizon: usize, eligible: &[bool]) -> (Vec<bool>, Vec<bool>) {
+        let mut spared = vec![false; self.real];
+        let mut halved = vec![false; self.real];
+        let mut costly: Vec<usize> = (0..self.real).filter(|&j| self.every[j] > 1).collect();
+        costly.sort_by_key(|&j| std::cmp::Reverse(self.every[j]));
+        for j in costly {
+            let mut left = spared.clone();
+            left[j] = true;
+            match self.loss_without(j, &left, history, horizon, eligible) {
+                None => spared[j] = true,
+                Some(loss) if loss <= SPARE_TOLERANCE => {
+                    spared[j] = true;
+                    halved[j] = true;
+                }
+                Some(_) => {}
+            }
+        }
+        (spared, halved)
+    }
+
+    /// On the shadow origins candidate `j` forecast at (at least
+    /// [`SPARE_EVIDENCE`] of them, or `None`), how much higher, as a share,
+    /// the recency-weighted mean absolute error of the combination without
+    /// the candidates in `left_out` was than that of them all.
+    fn loss_without(
+        &self,
+        j: usize,
+        left_out: &[bool],
+        history: &Series,
+        horizon: usize,
+        eligible: &[bool],
+    ) -> Option<f64> {
         let step = i64::from(history.step_seconds.max(1));
         let grid = (step * self.config.spacing as i64) as f64;
         let end = history.time_of(history.len());
         let half_life = self.config.combine.half_life;
-        let (mut with, mut without, mut origins) = (0.0, 0.0, 0.0);
+        let (mut with, mut without, mut origins) = (0.0, 0.0, 0usize);
         for origin in &self.origins {
             if origin.points[j].is_none() {
                 continue;
@@ -952,17 +991,20 @@ impl Shadow {
             else {
                 continue;
             };
-            let mut points: Vec<Option<&[f64]>> = origin
+            let all: Vec<Option<&[f64]>> = origin
                 .points
                 .iter()
                 .zip(eligible)
                 .map(|(p, &e)| p.as_deref().filter(|_| e))
                 .collect();
-            let Some(both) = self.weights.combine(&points) else {
-                continue;
-            };
-            points[j] = None;
-            let Some(others) = self.weights.combine(&points) else {
+            let rest: Vec<Option<&[f64]>> = all
+                .iter()
+                .zip(left_out)
+                .map(|(p, &out)| p.filter(|_| !out))
+                .collect();
+            let (Some(both), Some(others)) =
+                (self.weights.combine(&all), self.weights.combine(&rest))
+            else {
                 continue;
             };
             let recency = 0.5f64.powf((end - origin.time) as f64 / grid / half_life);
@@ -974,11 +1016,17 @@ impl Shadow {
                     judged = true;
                 }
             }
-            if judged {
-                origins += recency;
-            }
+            origins += usize::from(judged);
         }
-        origins >= SPARE_EVIDENCE && without > with * (1.0 + SPARE_TOLERANCE)
+        (origins >= SPARE_EVIDENCE).then(|| {
+            if with > 0.0 {
+                without / with - 1.0
+            } else if without > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            }
+        })
     }
 
     /// Moves each level's effective level by how often the served bands
@@ -1904,7 +1952,7 @@ mod tests {
         let history = series(6000, 5.0, 12);
         // Per case: how many of 24 refreshes called fracast for the
         // history they served, and whether it ended spared.
-        let run = |fracast_adds: bool| -> (usize, bool) {
+        let run = |fracast_adds: bool| -> (usize, usize, bool) {
             let mut shadow = Shadow::new(
                 vec!["baseline".into(), "fracast".into()],
                 ShadowConfig {
@@ -1913,14 +1961,18 @@ mod tests {
                     ..ShadowConfig::for_horizon(30, 2000)
                 },
             );
-            let mut called = 0;
+            let (mut called, mut shadow_calls) = (0, 0);
             for k in 0..48 {
                 let end = 3000 + 15 * k;
                 shadow
                     .forecast(&request(&history, end as usize), None, &mut |i, r| {
                         let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
-                        if i == 1 && origin == end && k >= 24 {
-                            called += 1;
+                        if i == 1 && k >= 24 {
+                            if origin == end {
+                                called += 1;
+                            } else {
+                                shadow_calls += 1;
+                            }
                         }
                         match (i, fracast_adds) {
                             // The truth beside the last value: it is what
@@ -1938,16 +1990,24 @@ mod tests {
                     .unwrap();
             }
             let spared = shadow.selection().candidates[1].spared;
-            (called, spared)
+            (called, shadow_calls, spared)
         };
-        let (called, spared) = run(false);
+        let every = shadow_every("fracast");
+        let (called, shadow_calls, spared) = run(false);
         assert!(spared);
-        // Only at its own shadow origins, every twelfth while spared.
-        assert!(called <= 24 / (2 * shadow_every("fracast")) + 1, "{called}");
-        let (called, spared) = run(true);
+        // Not called to serve; at its own shadow origins, every twelfth
+        // (24 refreshes, one origin each): two.
+        assert_eq!(called, 0);
+        assert!(
+            (1..=24 / (2 * every)).contains(&shadow_calls),
+            "{shadow_calls}"
+        );
+        let (called, shadow_calls, spared) = run(true);
         assert!(!spared);
-        // Served at every refresh (from a forecast held for two).
+        // Served at every refresh (from a forecast held for two), and its
+        // shadow origins take those forecasts.
         assert!(called >= 24 / serve_every("fracast"), "{called}");
+        assert!(shadow_calls <= 24 / every, "{shadow_calls}");
     }
 
     #[test]
