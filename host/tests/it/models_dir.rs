@@ -269,11 +269,19 @@ async fn models_are_added_replaced_refused_and_removed_while_the_forecaster_runs
         }),
     )
     .await;
-    assert!(
-        forecaster
-            .log()
-            .contains("a new version of a model is served")
-    );
+    // Said in the log (written as its lines come, so it may trail the
+    // forecast published after it).
+    eventually(
+        "the new version's log line",
+        Duration::from_secs(30),
+        || async {
+            forecaster
+                .log()
+                .contains("a new version of a model is served")
+                .then_some(())
+        },
+    )
+    .await;
 
     // Garbage in its place: refused, and the version before keeps serving.
     kubelet_swap(dir, "v3", b"not a component at all");
