@@ -211,28 +211,27 @@ fn fracast_fleet(c: &mut Criterion) {
 
 /// Forecast calls and their seconds per model, summed over workloads.
 fn calls_by_model(metrics: &Metrics) -> BTreeMap<String, (f64, f64)> {
-    let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    let sum = |families: Vec<prometheus::proto::MetricFamily>,
-               seconds: bool,
-               out: &mut BTreeMap<String, (f64, f64)>| {
-        for metric in families.iter().flat_map(|f| f.get_metric()) {
-            let model = metric
-                .get_label()
-                .iter()
-                .find(|l| l.name() == "model")
-                .map_or("", |l| l.value())
-                .to_owned();
-            let entry = out.entry(model).or_default();
-            let value = metric.get_counter().get_value();
-            if seconds {
-                entry.1 += value;
-            } else {
-                entry.0 += value;
-            }
-        }
-    };
-    sum(metrics.model_calls_total.collect(), false, &mut out);
-    sum(metrics.model_call_seconds_total.collect(), true, &mut out);
+    let seconds = sum_by_model(metrics.model_call_seconds_total.collect());
+    sum_by_model(metrics.model_calls_total.collect())
+        .into_iter()
+        .map(|(model, calls)| {
+            let spent = seconds.get(&model).copied().unwrap_or_default();
+            (model, (calls, spent))
+        })
+        .collect()
+}
+
+/// A counter's series summed by their `model` label.
+fn sum_by_model(families: Vec<prometheus::proto::MetricFamily>) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for metric in families.iter().flat_map(|f| f.get_metric()) {
+        let model = metric
+            .get_label()
+            .iter()
+            .find(|l| l.name() == "model")
+            .map_or("", |l| l.value());
+        *out.entry(model.to_owned()).or_default() += metric.get_counter().get_value();
+    }
     out
 }
 

@@ -180,34 +180,27 @@ impl Metrics {
             registry.register(&h);
             h
         };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(&c);
+            c
+        };
         let wm = &["workload", "model"];
-        let errors_total = IntCounterVec::new(
-            Opts::new(
-                "kedastral_errors_total",
-                "Failures by workload, model, component (collect, model, capacity, store) and reason.",
-            ),
+        let errors_total = counter(
+            "kedastral_errors_total",
+            "Failures by workload, model, component (collect, model, capacity, store) and reason.",
             &["workload", "model", "component", "reason"],
-        )
-        .expect("valid metric");
-        registry.register(&errors_total);
-        let model_switches_total = IntCounterVec::new(
-            Opts::new(
-                "kedastral_model_switches_total",
-                "Times the candidate with the largest weight in auto's combination changed.",
-            ),
+        );
+        let model_switches_total = counter(
+            "kedastral_model_switches_total",
+            "Times the candidate with the largest weight in auto's combination changed.",
             &["workload"],
-        )
-        .expect("valid metric");
-        registry.register(&model_switches_total);
-        let model_calls_total = IntCounterVec::new(
-            Opts::new(
-                "kedastral_model_calls_total",
-                "Forecast calls by workload and model (each candidate of auto), for the forecast served and the shadow evaluation alike.",
-            ),
+        );
+        let model_calls_total = counter(
+            "kedastral_model_calls_total",
+            "Forecast calls by workload and model (each candidate of auto), for the forecast served and the shadow evaluation alike.",
             wm,
-        )
-        .expect("valid metric");
-        registry.register(&model_calls_total);
+        );
         let model_call_seconds_total = CounterVec::new(
             Opts::new(
                 "kedastral_model_call_seconds_total",
@@ -217,27 +210,19 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(&model_call_seconds_total);
-        let model_reloads_total = IntCounterVec::new(
-            Opts::new(
-                "kedastral_model_reloads_total",
-                "Files of --models-dir taken in after start-up, by result: loaded (a new model or version), refused (it did not load; the version before keeps serving) or removed.",
-            ),
+        let model_reloads_total = counter(
+            "kedastral_model_reloads_total",
+            "Files of --models-dir taken in after start-up, by result: loaded (a new model or version), refused (it did not load; the version before keeps serving) or removed.",
             &["result"],
-        )
-        .expect("valid metric");
-        registry.register(&model_reloads_total);
+        );
         for result in ["loaded", "refused", "removed"] {
             model_reloads_total.with_label_values(&[result]);
         }
-        let config_reloads_total = IntCounterVec::new(
-            Opts::new(
-                "kedastral_config_reloads_total",
-                "Readings of --config after start-up (SIGHUP or a change of the file), by result: applied, or refused (it did not parse or validate; the running configuration stays).",
-            ),
+        let config_reloads_total = counter(
+            "kedastral_config_reloads_total",
+            "Readings of --config after start-up (SIGHUP or a change of the file), by result: applied, or refused (it did not parse or validate; the running configuration stays).",
             &["result"],
-        )
-        .expect("valid metric");
-        registry.register(&config_reloads_total);
+        );
         for result in ["applied", "refused"] {
             config_reloads_total.with_label_values(&[result]);
         }
