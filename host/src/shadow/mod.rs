@@ -47,7 +47,11 @@ const SPARE_TOLERANCE: f64 = 0.01;
 
 /// Shadow origins at which a costly candidate must have been judged beside
 /// the others before it is called for the forecast served: two, so that a
-/// 3-hour window (12 origins at the default horizon) judges `fracast`.
+/// 3-hour window (12 origins at the default horizon) judges `fracast`. One
+/// judged not to earn its calls, and so forecasting at half its origins,
+/// may hold only one of them in a short window: that one keeps it halved if
+/// it agrees, and else has it forecast at all its origins again until two
+/// judge it; with none, it stays halved.
 const SPARE_EVIDENCE: usize = 2;
 
 /// Shadow origins kept when several candidates are weighed: a day of
@@ -941,8 +945,8 @@ impl Shadow {
     /// spared before it) to a mean absolute error at most
     /// [`SPARE_TOLERANCE`] above the combination of them all, recent origins
     /// counting more; or if it has fewer than [`SPARE_EVIDENCE`] such
-    /// origins. So what is served stays within the tolerance of the
-    /// combination the shadow origins judge.
+    /// origins (see there for one already halved). So what is served stays
+    /// within the tolerance of the combination the shadow origins judge.
     fn spare(&self, history: &Series, horizon: usize, eligible: &[bool]) -> (Vec<bool>, Vec<bool>) {
         let mut spared = vec![false; self.real];
         let mut halved = vec![false; self.real];
@@ -952,21 +956,30 @@ impl Shadow {
             let mut left = spared.clone();
             left[j] = true;
             match self.loss_without(j, &left, history, horizon, eligible) {
-                None => spared[j] = true,
-                Some(loss) if loss <= SPARE_TOLERANCE => {
-                    spared[j] = true;
-                    halved[j] = true;
+                Some((loss, origins)) if origins >= SPARE_EVIDENCE => {
+                    spared[j] = loss <= SPARE_TOLERANCE;
+                    halved[j] = spared[j];
                 }
-                Some(_) => {}
+                // Halved and judged again on fewer origins than first
+                // judged it: they may keep it halved, not have it served.
+                Some((loss, _)) if self.halved[j] => {
+                    spared[j] = true;
+                    halved[j] = loss <= SPARE_TOLERANCE;
+                }
+                Some(_) => spared[j] = true,
+                None => {
+                    spared[j] = true;
+                    halved[j] = self.halved[j];
+                }
             }
         }
         (spared, halved)
     }
 
-    /// On the shadow origins candidate `j` forecast at (at least
-    /// [`SPARE_EVIDENCE`] of them, or `None`), how much higher, as a share,
-    /// the recency-weighted mean absolute error of the combination without
-    /// the candidates in `left_out` was than that of them all.
+    /// On the shadow origins candidate `j` forecast at (`None` if none is
+    /// judged yet), how much higher, as a share, the recency-weighted mean
+    /// absolute error of the combination without the candidates in
+    /// `left_out` was than that of them all, and on how many origins.
     fn loss_without(
         &self,
         j: usize,
@@ -974,7 +987,7 @@ impl Shadow {
         history: &Series,
         horizon: usize,
         eligible: &[bool],
-    ) -> Option<f64> {
+    ) -> Option<(f64, usize)> {
         let step = i64::from(history.step_seconds.max(1));
         let grid = (step * self.config.spacing as i64) as f64;
         let end = history.time_of(history.len());
@@ -1018,14 +1031,15 @@ impl Shadow {
             }
             origins += usize::from(judged);
         }
-        (origins >= SPARE_EVIDENCE).then(|| {
-            if with > 0.0 {
+        (origins > 0).then(|| {
+            let loss = if with > 0.0 {
                 without / with - 1.0
             } else if without > 0.0 {
                 f64::INFINITY
             } else {
                 0.0
-            }
+            };
+            (loss, origins)
         })
     }
 
@@ -2008,6 +2022,106 @@ mod tests {
         // shadow origins take those forecasts.
         assert!(called >= 24 / serve_every("fracast"), "{called}");
         assert!(shadow_calls <= 24 / every, "{shadow_calls}");
+    }
+
+    #[test]
+    fn a_candidate_judged_not_to_earn_its_calls_stays_halved_in_a_short_window() {
+        // A 3-hour window holds 12 origins: at half its origins (every
+        // twelfth), fracast has one of them in the window at most, fewer
+        // than the two that first judge it.
+        // No noise: the truth is then better at every origin, where noise
+        // would let a few origins judge either way.
+        let history = series(6000, 0.0, 14);
+        let mut shadow = Shadow::new(
+            vec!["baseline".into(), "fracast".into()],
+            ShadowConfig {
+                hold_costly: true,
+                spare_costly: true,
+                ..ShadowConfig::for_horizon(30, 180)
+            },
+        );
+        let (mut shadow_calls, mut served, mut halved) = (0, 0, 0);
+        for k in 0..96 {
+            let end = 3000 + 15 * k;
+            let request = ForecastRequest::new(history.slice(end - 180, end), 30)
+                .with_quantiles(vec![0.1, 0.5, 0.9]);
+            shadow
+                .forecast(&request, None, &mut |i, r| {
+                    let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
+                    if i == 1 && k >= 48 {
+                        if origin == end as i64 {
+                            served += 1;
+                        } else {
+                            shadow_calls += 1;
+                        }
+                    }
+                    // The truth, and the truth a little off.
+                    call(0, r).map(|mut f| {
+                        if i == 1 {
+                            f.values.iter_mut().for_each(|v| *v += 2.0);
+                        }
+                        f
+                    })
+                })
+                .unwrap();
+            if k >= 48 {
+                halved += usize::from(shadow.halved[1]);
+            }
+        }
+        assert!(shadow.selection().candidates[1].spared);
+        assert_eq!(served, 0);
+        // Halved at every one of the last 48 refreshes, so called at one
+        // origin in twelve: four.
+        assert_eq!(halved, 48);
+        let every = 2 * shadow_every("fracast");
+        assert!((1..=48 / every).contains(&shadow_calls), "{shadow_calls}");
+    }
+
+    #[test]
+    fn a_halved_candidate_that_turns_better_is_served_again_on_two_origins() {
+        let history = series(6000, 0.0, 15);
+        let mut shadow = Shadow::new(
+            vec!["baseline".into(), "fracast".into()],
+            ShadowConfig {
+                hold_costly: true,
+                spare_costly: true,
+                ..ShadowConfig::for_horizon(30, 180)
+            },
+        );
+        // Refreshes 0-47: fracast a little off the truth; from 48 on,
+        // fracast is the truth and baseline far off it.
+        let (mut halved_before, mut first_served) = (false, None);
+        for k in 0..144 {
+            let end = 3000 + 15 * k;
+            let request = ForecastRequest::new(history.slice(end - 180, end), 30)
+                .with_quantiles(vec![0.1, 0.5, 0.9]);
+            let mut served = false;
+            shadow
+                .forecast(&request, None, &mut |i, r| {
+                    let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
+                    served |= i == 1 && origin == end as i64;
+                    let off = match (i, k >= 48) {
+                        (1, false) => 2.0,
+                        (0, true) => 20.0,
+                        _ => 0.0,
+                    };
+                    call(0, r).map(|mut f| {
+                        f.values.iter_mut().for_each(|v| *v += off);
+                        f
+                    })
+                })
+                .unwrap();
+            if k == 47 {
+                halved_before = shadow.halved[1];
+            }
+            if served && first_served.is_none() {
+                first_served = Some(k);
+            }
+        }
+        assert!(halved_before);
+        let first = first_served.expect("fracast served again");
+        assert!(first > 48, "{first}");
+        assert!(!shadow.selection().candidates[1].spared);
     }
 
     #[test]
