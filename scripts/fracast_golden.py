@@ -1,14 +1,15 @@
 """Golden values for the Rust port of Fracast-0, from the reference package.
 
 Runs the `fracast` package (PyTorch) on windows of real traces (the bundled
-NASA trace, and the NAB slices in nab/ with their notice) and writes
-golden.json beside this file: for each case, its trace, where its history
+NASA trace, and the NAB slices in guest-models/fracast/golden/nab with their
+notice) and writes guest-models/fracast/golden/golden.json, which the tests
+in guest-models/fracast/src/tests.rs read: for each case, its trace, where its history
 starts and ends in it, which points are made missing, the horizon, and the
 nine quantiles of every step.
 
     python3 -m venv target/fracast/venv
     target/fracast/venv/bin/pip install fracast==0.1.0
-    target/fracast/venv/bin/python guest-models/fracast/golden/golden.py
+    target/fracast/venv/bin/python scripts/fracast_golden.py
 
 PyTorch is needed only here, never to run the tests.
 """
@@ -20,8 +21,8 @@ import numpy as np
 import torch
 from fracast import FracastModel
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "guest-models" / "fracast" / "golden"
 NASA = "examples/data/nasa_http_1m.csv"
 RDS = "guest-models/fracast/golden/nab/rds_cpu_5m.csv"
 AAPL = "guest-models/fracast/golden/nab/tweets_aapl_5m.csv"
@@ -69,7 +70,7 @@ def main():
         "source": "fracast 0.1.0 (PyPI), weights fp32, torch " + torch.__version__,
         "cases": cases,
     }
-    (HERE / "golden.json").write_text(json.dumps(out, indent=1) + "\n")
+    (GOLDEN / "golden.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
