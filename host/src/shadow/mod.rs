@@ -716,7 +716,13 @@ impl Shadow {
         let end = history.time_of(n);
         let grid = step * self.config.spacing as i64;
         let oldest = end - grid * self.config.keep as i64;
-        while self.origins.front().is_some_and(|o| o.time <= oldest) {
+        // An origin before the history's start can no longer be judged (a
+        // window shorter than `keep` origins slides past it): it goes too.
+        while self
+            .origins
+            .front()
+            .is_some_and(|o| o.time <= oldest || o.time < history.start_unix_seconds)
+        {
             self.origins.pop_front();
         }
         // Grid times in (oldest, end - step], newest held excluded.
@@ -2200,6 +2206,26 @@ mod tests {
                 assert_eq!(served, vec![asked, asked]);
             }
         }
+    }
+
+    #[test]
+    fn origins_the_window_has_slid_past_are_let_go() {
+        let history = series(6000, 5.0, 17);
+        let mut shadow = Shadow::new(names(2), ShadowConfig::for_horizon(30, 180));
+        for k in 0..200 {
+            let end = 3000 + 15 * k;
+            let request = ForecastRequest::new(history.slice(end - 180, end), 30);
+            shadow.forecast(&request, Some(4), &mut call).unwrap();
+            // 180 steps of history hold 12 origins 15 apart.
+            assert!(shadow.origins.len() <= 12, "{}", shadow.origins.len());
+            assert!(
+                shadow
+                    .origins
+                    .iter()
+                    .all(|o| o.time >= request.history.start_unix_seconds)
+            );
+        }
+        assert!((11..=12).contains(&shadow.origins.len()));
     }
 
     #[test]
