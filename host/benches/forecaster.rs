@@ -241,8 +241,9 @@ const AUTO_TICKS: usize = 2 * CYCLE as usize;
 /// Ticks while it fills: five refresh cycles.
 const FILL_TICKS: usize = 5 * CYCLE as usize;
 /// Ticks after the fill until every origin of the 3-hour window is one made
-/// since: the costly candidates forecast at few of the origins filled, so
-/// their evidence is only as it will stay once these have passed.
+/// since: the filled origins came up to four a refresh (the first without
+/// the costly candidates), so what the costly ones are judged on, and how
+/// often they are called, settles only once these have left the window.
 const TURNOVER_TICKS: usize = 12 * CYCLE as usize;
 
 /// 1 000 workloads on `auto` (`KEDASTRAL_BENCH_CANDIDATES`, comma-separated,

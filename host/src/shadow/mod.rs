@@ -1541,8 +1541,26 @@ mod tests {
     }
 
     fn request(history: &Series, end: usize) -> ForecastRequest {
-        ForecastRequest::new(history.slice(end.saturating_sub(2000), end), 30)
+        windowed(history, end, 2000)
+    }
+
+    /// The request for the last `window` steps of history before `end`.
+    fn windowed(history: &Series, end: usize, window: usize) -> ForecastRequest {
+        ForecastRequest::new(history.slice(end.saturating_sub(window), end), 30)
             .with_quantiles(vec![0.1, 0.5, 0.9])
+    }
+
+    /// `baseline` beside `fracast`, held and spared as the live forecaster
+    /// does, over `window` steps of history.
+    fn fracast_beside_baseline(window: usize) -> Shadow {
+        Shadow::new(
+            vec!["baseline".into(), "fracast".into()],
+            ShadowConfig {
+                hold_costly: true,
+                spare_costly: true,
+                ..ShadowConfig::for_horizon(30, window)
+            },
+        )
     }
 
     fn names(n: usize) -> Vec<String> {
@@ -1973,14 +1991,7 @@ mod tests {
         // Per case: how many of 24 refreshes called fracast for the
         // history they served, and whether it ended spared.
         let run = |fracast_adds: bool| -> (usize, usize, bool) {
-            let mut shadow = Shadow::new(
-                vec!["baseline".into(), "fracast".into()],
-                ShadowConfig {
-                    hold_costly: true,
-                    spare_costly: true,
-                    ..ShadowConfig::for_horizon(30, 2000)
-                },
-            );
+            let mut shadow = fracast_beside_baseline(2000);
             let (mut called, mut shadow_calls) = (0, 0);
             for k in 0..48 {
                 let end = 3000 + 15 * k;
@@ -2038,19 +2049,11 @@ mod tests {
         // No noise: the truth is then better at every origin, where noise
         // would let a few origins judge either way.
         let history = series(6000, 0.0, 14);
-        let mut shadow = Shadow::new(
-            vec!["baseline".into(), "fracast".into()],
-            ShadowConfig {
-                hold_costly: true,
-                spare_costly: true,
-                ..ShadowConfig::for_horizon(30, 180)
-            },
-        );
+        let mut shadow = fracast_beside_baseline(180);
         let (mut shadow_calls, mut served, mut halved) = (0, 0, 0);
         for k in 0..96 {
             let end = 3000 + 15 * k;
-            let request = ForecastRequest::new(history.slice(end - 180, end), 30)
-                .with_quantiles(vec![0.1, 0.5, 0.9]);
+            let request = windowed(&history, end, 180);
             shadow
                 .forecast(&request, None, &mut |i, r| {
                     let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
@@ -2086,21 +2089,13 @@ mod tests {
     #[test]
     fn a_halved_candidate_that_turns_better_is_served_again_on_two_origins() {
         let history = series(6000, 0.0, 15);
-        let mut shadow = Shadow::new(
-            vec!["baseline".into(), "fracast".into()],
-            ShadowConfig {
-                hold_costly: true,
-                spare_costly: true,
-                ..ShadowConfig::for_horizon(30, 180)
-            },
-        );
+        let mut shadow = fracast_beside_baseline(180);
         // Refreshes 0-47: fracast a little off the truth; from 48 on,
         // fracast is the truth and baseline far off it.
         let (mut halved_before, mut first_served) = (false, None);
         for k in 0..144 {
             let end = 3000 + 15 * k;
-            let request = ForecastRequest::new(history.slice(end - 180, end), 30)
-                .with_quantiles(vec![0.1, 0.5, 0.9]);
+            let request = windowed(&history, end, 180);
             let mut served = false;
             shadow
                 .forecast(&request, None, &mut |i, r| {
