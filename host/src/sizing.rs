@@ -107,42 +107,61 @@ impl Tally {
 
     /// Counts the replay of one forecast: `bands[l][k]` is level `l`'s load
     /// for lead `k`, `actuals[k]` what came (NaN: no observation), and
-    /// `floors[k]` the most the reactive floor asked for over the window
-    /// of decisions that serve lead `k` (see [`floors`]).
-    pub fn add(
-        &mut self,
-        replay: &Replay,
-        bands: &[Vec<f64>],
-        actuals: &[f64],
-        floors: &[Option<f64>],
-    ) {
+    /// `seen` the last value each decision serving the judged leads had
+    /// observed (see [`seen`]).
+    ///
+    /// Pods are run as [`crate::backtest`] runs them: the decision at lead
+    /// `i` asks for the most the band needs from `i` to `i + delay` (and
+    /// with the reactive floor at least what it had seen), the HPA holds
+    /// the most asked for over the stabilisation window, and a lead is
+    /// served by the pods every decision over the delay before it kept.
+    /// Decisions before the forecast's first step read it from there.
+    pub fn add(&mut self, replay: &Replay, bands: &[Vec<f64>], actuals: &[f64], seen: &Seen) {
         let size = |load: f64| match replay.target_per_pod {
             Some(t) => pods(load, t),
             None => load.max(0.0),
         };
-        for k in replay.leads(actuals.len()) {
-            let floor = floors
-                .get(k)
-                .copied()
-                .flatten()
-                .filter(|_| replay.reactive_floor);
-            let actual = actuals[k];
-            if actual.is_nan() {
+        let leads = replay.leads(actuals.len());
+        let judged: Vec<(usize, f64)> = leads
+            .clone()
+            .filter(|&k| !actuals[k].is_nan())
+            .map(|k| (k, size(actuals[k])))
+            .collect();
+        if judged.is_empty() {
+            return;
+        }
+        self.points += judged.len();
+        self.needed += judged.iter().map(|&(_, n)| n).sum::<f64>();
+        let (delay, hold) = (replay.delay_steps as i64, replay.stabilization_steps as i64);
+        let to = leads.end as i64 - 1;
+        let mut asks = Vec::with_capacity(seen.last.len());
+        for ((count, total), band) in self.short.iter_mut().zip(&mut self.capacity).zip(bands) {
+            let Some(last) = band.len().checked_sub(1) else {
                 continue;
-            }
-            self.points += 1;
-            let needed = size(actual);
-            self.needed += needed;
-            let from = k.saturating_sub(replay.stabilization_steps);
-            for ((count, total), band) in self.short.iter_mut().zip(&mut self.capacity).zip(bands) {
-                let mut capacity = band[from..=k]
+            };
+            asks.clear();
+            for (d, floor) in seen.last.iter().enumerate() {
+                let i = seen.from + d as i64;
+                if i > to {
+                    break;
+                }
+                let lo = (i.max(0) as usize).min(last);
+                let hi = ((i + delay).max(0) as usize).min(last);
+                let mut ask = band[lo..=hi]
                     .iter()
                     .copied()
                     .fold(f64::NEG_INFINITY, f64::max);
-                if let Some(f) = floor {
-                    capacity = capacity.max(f);
+                if let Some(f) = floor.filter(|_| replay.reactive_floor) {
+                    ask = ask.max(f);
                 }
-                let capacity = size(capacity);
+                asks.push(ask);
+            }
+            let ask_at = |i: i64| asks[(i - seen.from) as usize];
+            let held = |j: i64| (j - hold..=j).map(ask_at).fold(f64::NEG_INFINITY, f64::max);
+            for &(k, needed) in &judged {
+                let k = k as i64;
+                let ready = (k - delay..=k).map(held).fold(f64::INFINITY, f64::min);
+                let capacity = size(ready);
                 *total += capacity;
                 if capacity < needed {
                     *count += 1;
@@ -179,27 +198,31 @@ fn pods(load: f64, target_per_pod: f64) -> f64 {
     crate::capacity::replicas_for_load(load, target_per_pod).max(1.0)
 }
 
-/// For a forecast whose first step is `values[first]`: per lead `k`, the
-/// most the reactive floor asked for over the decisions that serve it (made
-/// `delay` steps before each step of the stabilisation window up to `k`,
-/// each seeing the last value observed before it).
-pub fn floors(replay: &Replay, values: &[f64], first: usize, horizon: usize) -> Vec<Option<f64>> {
-    let last_before = |i: usize| {
-        values[..i.min(values.len())]
-            .iter()
-            .rev()
-            .copied()
-            .find(|v| !v.is_nan())
+/// The last value observed by each decision that serves a judged lead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// The first such decision, in steps after the forecast's first step
+    /// (negative: made before it).
+    pub from: i64,
+    /// Per decision from `from` on; `None` before the first observation.
+    pub last: Vec<Option<f64>>,
+}
+
+/// For a forecast whose first step is `values[first]`: what each decision
+/// serving the judged leads had seen, the last value observed before it.
+/// The pods serving lead `k` were asked for by the decisions over the delay
+/// and the stabilisation window before it.
+pub fn seen(replay: &Replay, values: &[f64], first: usize, horizon: usize) -> Seen {
+    let leads = replay.leads(horizon);
+    let from = leads.start as i64 - (replay.delay_steps + replay.stabilization_steps) as i64;
+    let last_before = |i: i64| {
+        let end = (first as i64 + i).clamp(0, values.len() as i64) as usize;
+        values[..end].iter().rev().copied().find(|v| !v.is_nan())
     };
-    (0..horizon)
-        .map(|k| {
-            let to = (first + k) as i64 - replay.delay_steps as i64;
-            let from = to - replay.stabilization_steps as i64;
-            (from.max(0)..=to.max(0))
-                .filter_map(|i| last_before(i as usize))
-                .reduce(f64::max)
-        })
-        .collect()
+    Seen {
+        from,
+        last: (from..leads.end as i64).map(last_before).collect(),
+    }
 }
 
 /// The most extra pod-time (as a share of what the load needs) a safety
@@ -558,12 +581,17 @@ mod tests {
         };
         assert_eq!(replay.leads(30), 1..4);
         assert_eq!(replay.leads(2), 1..2);
-        // Two levels; leads 1..4 judged. At lead 1 the low band asks for 5
-        // but the window still holds lead 0's 12; at lead 2 it holds 5 and
-        // 4, and the floor 8: short of 9. The floor covers lead 3's 7.
+        // Two levels; leads 1..4 judged, by decisions -1..3. The low band's
+        // decisions ask for 12, 12, 5, 4 and 3 (each the most over its step
+        // and the next), the floor at least 8. Lead 1 is still served by
+        // the 12 held from decision 0; lead 2 by the 8 of decision 1, held
+        // through the window: short of 9. The floor covers lead 3's 7.
         let bands = vec![vec![12.0, 5.0, 4.0, 3.0], vec![20.0, 20.0, 20.0, 20.0]];
         let actuals = [0.0, 10.0, 9.0, 7.0];
-        let floors = [Some(8.0); 4];
+        let floors = Seen {
+            from: -1,
+            last: vec![Some(8.0); 5],
+        };
         let mut tally = Tally::new(2);
         tally.add(&replay, &bands, &actuals, &floors);
         let c = tally.curve().unwrap();
@@ -586,24 +614,58 @@ mod tests {
         };
         let bands = vec![vec![12.0, 5.0, 9.5, 6.0], bands[1].clone()];
         let mut tally = Tally::new(2);
-        tally.add(&pods_of_5, &bands, &actuals, &[None; 4]);
+        let unseen = Seen {
+            from: -1,
+            last: vec![None; 5],
+        };
+        tally.add(&pods_of_5, &bands, &actuals, &unseen);
         assert_eq!(tally.curve().unwrap().shortfall, vec![0.0, 0.0]);
         assert_eq!(Tally::new(2).curve(), None);
     }
 
     #[test]
-    fn the_floor_for_a_lead_is_what_its_decisions_had_seen() {
+    fn a_dip_between_two_peaks_keeps_its_pods() {
+        // The pods the decision at lead 1 asked for are kept until those
+        // asked at lead 2 are ready, and lead 2's decision already asks for
+        // lead 3's peak: lead 2's dip is served at 10.
+        let replay = Replay {
+            delay_steps: 1,
+            stabilization_steps: 0,
+            reactive_floor: false,
+            target_per_pod: None,
+        };
+        let bands = vec![vec![3.0, 10.0, 2.0, 10.0]];
+        let actuals = [f64::NAN, f64::NAN, 5.0, f64::NAN];
+        let mut tally = Tally::new(1);
+        let unseen = Seen {
+            from: 0,
+            last: vec![None; 4],
+        };
+        tally.add(&replay, &bands, &actuals, &unseen);
+        let c = tally.curve().unwrap();
+        assert_eq!((c.shortfall[0], c.points), (0.0, 1));
+        assert!((c.over[0] - 1.0).abs() < 1e-12, "{c:?}");
+    }
+
+    #[test]
+    fn each_decision_sees_the_last_value_before_it() {
         let replay = Replay {
             delay_steps: 2,
             stabilization_steps: 1,
             reactive_floor: true,
             target_per_pod: None,
         };
-        // The forecast starts at index 4. Lead 0 is served by the decisions
-        // at indices 1 and 2, which saw 5 and 1; lead 3 by those at 4 and 5,
-        // which saw 9 and 4.
+        // The forecast starts at index 4; leads 2 and 3 are judged, served
+        // by the decisions at leads -1 to 3, which saw the values before
+        // indices 3 to 7 (a missing one is skipped).
         let values = [5.0, 1.0, 2.0, 9.0, 4.0, f64::NAN, 6.0, 7.0];
-        let f = floors(&replay, &values, 4, 4);
-        assert_eq!(f, [Some(5.0), Some(2.0), Some(9.0), Some(9.0)]);
+        let s = seen(&replay, &values, 4, 4);
+        assert_eq!(s.from, -1);
+        assert_eq!(
+            s.last,
+            [Some(2.0), Some(9.0), Some(4.0), Some(4.0), Some(6.0)]
+        );
+        // Before the first value nothing was seen.
+        assert_eq!(seen(&replay, &values, 0, 4).last[0], None);
     }
 }

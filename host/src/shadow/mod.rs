@@ -1308,8 +1308,8 @@ impl Shadow {
                 offsets.power,
                 offsets.floor,
             );
-            let floors = sizing::floors(&replay, &history.values, first, actuals.len());
-            tally.add(&replay, &bands, actuals, &floors);
+            let seen = sizing::seen(&replay, &history.values, first, actuals.len());
+            tally.add(&replay, &bands, actuals, &seen);
         }
         let Some(curve) = tally.curve() else {
             return;
