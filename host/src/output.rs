@@ -35,6 +35,8 @@ struct ForecastOutput<'a> {
 pub struct Sized {
     #[serde(flatten)]
     pub choice: SizingChoice,
+    /// The load one pod serves, on which the level was chosen.
+    pub target_per_pod: f64,
     pub loads: Vec<f64>,
 }
 

@@ -305,6 +305,12 @@ pub struct ForecastArgs {
     #[command(flatten)]
     pub sizing: SizingArgs,
 
+    /// Load one pod serves: the sizing level is chosen on whole pods, as
+    /// the forecaster does [default: a tenth of the history's 95th
+    /// percentile, so busy hours need about 10 pods].
+    #[arg(long, env = "KEDASTRAL_TARGET_PER_POD")]
+    pub target_per_pod: Option<f64>,
+
     /// Quantile levels for the bands, comma-separated, each in (0, 1).
     #[arg(long, env = "KEDASTRAL_QUANTILES", default_value = "0.1,0.5,0.9", value_parser = parse_levels)]
     pub quantiles: Levels,
@@ -512,8 +518,12 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
         quantiles.push(q);
         quantiles.sort_by(f64::total_cmp);
     }
+    let target_per_pod = target_per_pod(args.target_per_pod, &series)?;
     // A delay beyond a short horizon is judged at the last step.
-    let replay = args.sizing.replay(series.step_seconds);
+    let replay = Replay {
+        target_per_pod: Some(target_per_pod),
+        ..args.sizing.replay(series.step_seconds)
+    };
     let request = ForecastRequest {
         horizon: args.input.horizon,
         quantiles,
@@ -531,7 +541,13 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
         .forecast(&request)
         .map_err(|e| anyhow::Error::msg(e.to_string()))?;
     let selection = offline.shadow.selection();
-    let sized = size_forecast(&offline.shadow, &args.sizing, &request, &forecast)?;
+    let sized = size_forecast(
+        &offline.shadow,
+        &args.sizing,
+        target_per_pod,
+        &request,
+        &forecast,
+    )?;
     let mut out = std::io::stdout().lock();
     match args.format {
         ForecastFormat::Json => output::write_forecast_json(
@@ -553,6 +569,7 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
 fn size_forecast(
     shadow: &crate::shadow::Shadow,
     args: &SizingArgs,
+    target_per_pod: f64,
     request: &ForecastRequest,
     forecast: &crate::model::Forecast,
 ) -> anyhow::Result<output::Sized> {
@@ -584,7 +601,23 @@ fn size_forecast(
             *load = load.max(floor);
         }
     }
-    Ok(output::Sized { choice, loads })
+    Ok(output::Sized {
+        choice,
+        target_per_pod,
+        loads,
+    })
+}
+
+/// The load one pod serves: `given`, or a tenth of `series`' 95th
+/// percentile, as `backtest` assumes.
+fn target_per_pod(given: Option<f64>, series: &Series) -> anyhow::Result<f64> {
+    match given {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            bail!("--target-per-pod {t} must be a positive number")
+        }
+        Some(t) => Ok(t),
+        None => Ok(crate::backtest::report::default_target_per_pod(series)),
+    }
 }
 
 fn backtest_plan(args: &BacktestArgs) -> anyhow::Result<Plan> {

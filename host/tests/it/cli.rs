@@ -324,6 +324,35 @@ fn forecast_says_what_it_would_size_on() {
     assert_eq!(loads.len(), 30);
     // The reactive floor: never below the last observed value.
     assert!(loads.iter().all(|&l| l >= last), "{loads:?} vs {last}");
+    // The level is chosen on whole pods, by default of a tenth of the
+    // history's 95th percentile, as `backtest` assumes.
+    let mut values: Vec<f64> = std::fs::read_to_string(input)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .filter(|v| !v.is_nan())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    let rank = 0.95 * (values.len() - 1) as f64;
+    let (below, above) = (values[rank.floor() as usize], values[rank.ceil() as usize]);
+    let p95 = below + (above - below) * rank.fract();
+    let per_pod = sizing["targetPerPod"].as_f64().unwrap();
+    assert!(
+        (per_pod - p95 / 10.0).abs() <= 1e-9 * p95,
+        "{per_pod} vs {p95}"
+    );
+    // Pods so large that one serves any load are never short: the lowest
+    // level meets the objective.
+    let one_pod = json(&["--target-per-pod", "1e12"]);
+    assert_eq!(one_pod["sizing"]["targetPerPod"], 1e12);
+    assert_eq!(one_pod["sizing"]["level"], 0.5, "{}", one_pod["sizing"]);
+    assert_eq!(one_pod["sizing"]["recentShortfall"], 0.0);
+    let out = kedastral(&["forecast", "--input", input, "--target-per-pod", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--target-per-pod 0 must be a positive number")
+    );
     // A stricter objective sizes on a level at least as high.
     let strict = json(&["--target-shortfall", "0.5%"]);
     assert!(strict["sizing"]["level"].as_f64().unwrap() >= level);
