@@ -42,6 +42,7 @@ impl Calls {
         shadow.stagger = config.stagger();
         shadow.hold_costly = true;
         shadow.spare_costly = true;
+        shadow.warm_widths = false;
         // Only an objective needs the replay of every sizing level.
         if matches!(config.policy.sizing, Sizing::Objective(_)) {
             shadow.sizing = Some(config.replay());
