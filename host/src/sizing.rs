@@ -273,9 +273,15 @@ impl Chooser {
     /// higher) target, within a fifth and twice the objective (adaptive
     /// conformal inference, Gibbs & Candes 2021, on the shortfall).
     pub fn observe(&mut self, short: bool) {
+        self.observe_weighted(short, 1.0);
+    }
+
+    /// [`Chooser::observe`] for an outcome that counts as `weight` of them.
+    pub fn observe_weighted(&mut self, short: bool, weight: f64) {
         let t = self.target;
         let miss = if short { 1.0 } else { 0.0 };
-        self.effective = (self.effective + ADAPT_RATE * t * (t - miss)).clamp(t / 5.0, 2.0 * t);
+        let moved = self.effective + weight * ADAPT_RATE * t * (t - miss);
+        self.effective = moved.clamp(t / 5.0, 2.0 * t);
     }
 
     /// The level chosen so far, if any.
@@ -300,8 +306,17 @@ impl Chooser {
         let t = self.effective;
         let error = (t * (1.0 - t) / curve.points.max(1) as f64).sqrt();
         let lowest_meeting = |bound: f64| curve.shortfall.iter().position(|&s| s <= bound);
+        // A target no level meets: the lowest level that falls short about
+        // as rarely as any, since what the higher ones add buys nothing.
+        let best = curve
+            .shortfall
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let best_error = (best * (1.0 - best) / curve.points.max(1) as f64).sqrt();
+        let as_good_as_any = lowest_meeting(best + best_error.max(error)).unwrap_or(highest);
         let rule = match (lowest_meeting(t), lowest_meeting(t - error)) {
-            (None, _) => highest,
+            (None, _) => as_good_as_any,
             (Some(meets), None) => meets,
             (Some(meets), Some(safe)) => {
                 if curve.over[safe] - curve.over[meets] <= MARGIN_COST {
@@ -313,7 +328,17 @@ impl Chooser {
         };
         let chosen = match self.chosen {
             None => rule,
-            Some(current) if curve.shortfall[current] > t => rule.max(current + 1).min(highest),
+            Some(current) if curve.shortfall[current] > t && rule > current => rule,
+            Some(current) if curve.shortfall[current] > t => {
+                // Missed, and no higher level would do better: a lower one
+                // that does as well is taken when it saves pod-time.
+                let saves = curve.over[current] - curve.over[rule] > MARGIN_COST;
+                if rule < current && saves {
+                    rule
+                } else {
+                    current
+                }
+            }
             Some(current) if rule < current => {
                 let clearly_safe = curve.shortfall[rule] <= t - 2.0 * error;
                 let saves = curve.over[current] - curve.over[rule] > MARGIN_COST;
@@ -515,9 +540,31 @@ mod tests {
         let mut dear = curve(&close, 1000);
         dear.over[7] = dear.over[6] + 0.5;
         assert_eq!(Chooser::new(0.05).update(&dear), 0.9);
-        // Nothing meets 0.1 %: the highest level.
+        // Nothing meets 0.1 %: the lowest level short as rarely as any
+        // (0.925; the ones above it hold 3 % too, for more pods) ...
         let mut strict = Chooser::new(0.001);
-        assert_eq!(strict.update(&c), 0.995);
+        assert_eq!(strict.update(&c), 0.925);
+        // ... which is the highest while each level still does better.
+        let falling: Vec<f64> = (0..LEVELS.len()).map(|i| 0.2 - 0.015 * i as f64).collect();
+        assert_eq!(Chooser::new(0.001).update(&curve(&falling, 1000)), 0.995);
+    }
+
+    #[test]
+    fn a_target_no_level_meets_does_not_buy_levels_that_do_no_better() {
+        // Bursts no band foresees: every level from 0.6 is short 2 % of
+        // the time, and a 1 % objective is out of reach.
+        let mut chooser = Chooser::new(0.01);
+        let flat = curve(&[0.03, 0.02], 1000);
+        assert_eq!(chooser.update(&flat), 0.6);
+        assert_eq!(chooser.update(&flat), 0.6);
+        assert_eq!(chooser.changes(), 0);
+        // Once higher levels do better, the choice goes up to them.
+        let falling = curve(&[0.03, 0.02, 0.015, 0.008], 1000);
+        assert_eq!(chooser.update(&falling), 0.75);
+        // And back down when they stop paying for their pods.
+        let mut flat_again = curve(&[0.03, 0.02], 1000);
+        flat_again.over = (0..LEVELS.len()).map(|i| 0.1 * i as f64).collect();
+        assert_eq!(chooser.update(&flat_again), 0.6);
     }
 
     #[test]

@@ -578,6 +578,9 @@ fn size_forecast(
         Sizing::Objective(t) => Some(sizing::Chooser::new(t)),
         _ => None,
     };
+    if let Some(chooser) = chooser.as_mut() {
+        shadow.warm_chooser(chooser, &request.history);
+    }
     let (choice, chosen) = shadow.size(
         sizing,
         chooser.as_mut(),

@@ -834,6 +834,14 @@ impl Runner {
             return (choice, None);
         };
         let before = self.chooser.as_ref().and_then(Chooser::level);
+        // The first choice starts where serving the history would have
+        // left the objective's target.
+        if let Some(chooser) = self.chooser.as_mut().filter(|c| c.level().is_none())
+            && calls.shadow.sizing_curve().is_some()
+        {
+            let history = self.trail.read().expect("trail lock").history.series();
+            calls.shadow.warm_chooser(chooser, &history);
+        }
         let sized = calls.shadow.size(
             self.config.policy.sizing,
             self.chooser.as_mut(),

@@ -1434,6 +1434,85 @@ impl Shadow {
         self.sizing = Some(SizingFit { offsets, curve });
     }
 
+    /// Replays on the shadow origins the choices an objective would have
+    /// made, so that `chooser` starts where serving the history would have
+    /// left it: at each origin it chooses on the curve of the origins
+    /// whose judged leads were observed by then, and learns whether pods
+    /// asked for on that choice were short at the lead they serve first.
+    /// An origin stands for the steps since the one before it and moves the
+    /// target as the square root of their number, as the band widths'
+    /// warm-up does. Does nothing before the sizing curve exists.
+    pub fn warm_chooser(&self, chooser: &mut Chooser, history: &Series) {
+        let (Some(replay), Some(fit)) = (self.config.sizing, self.sizing.as_ref()) else {
+            return;
+        };
+        let offsets = &fit.offsets;
+        let horizon = offsets.offsets.len();
+        let step = i64::from(history.step_seconds.max(1));
+        let leads = replay.leads(horizon);
+        let size = |load: f64| match replay.target_per_pod {
+            Some(t) => crate::capacity::replicas_for_load(load, t).max(1.0),
+            None => load.max(0.0),
+        };
+        // (first step, bands) of every origin with a forecast after the
+        // history's first step, oldest first.
+        let mut placed: Vec<(usize, Vec<Vec<f64>>)> = Vec::new();
+        for origin in &self.origins {
+            let Some(point) = self.point_of(offsets.candidate, origin) else {
+                continue;
+            };
+            let first = (origin.time - history.start_unix_seconds) / step;
+            if first < 1 || first as usize >= history.len() {
+                continue;
+            }
+            let mut bands = vec![vec![0.0; horizon]; sizing::LEVELS.len()];
+            fill_bands(
+                &mut bands,
+                &point,
+                &offsets.offsets,
+                offsets.power,
+                offsets.floor,
+            );
+            placed.push((first as usize, bands));
+        }
+        let mut tally = Tally::new(sizing::LEVELS.len());
+        let (mut matured, mut previous) = (0, None);
+        for (j, (first, bands)) in placed.iter().enumerate() {
+            let first = *first;
+            while matured < j && placed[matured].0 + leads.end <= first {
+                let (from, bands) = &placed[matured];
+                let actuals = &history.values[*from..(*from + horizon).min(first)];
+                let seen = sizing::seen(&replay, &history.values, *from, actuals.len());
+                tally.add(&replay, bands, actuals, &seen);
+                matured += 1;
+            }
+            let spacing = previous.map_or(1, |p| first - p);
+            previous = Some(first);
+            let at = first + replay.delay_steps;
+            let (Some(curve), Some(&actual)) = (tally.curve(), history.values.get(at)) else {
+                continue;
+            };
+            if matured < self.config.min_origins || actual.is_nan() {
+                continue;
+            }
+            let level = chooser.update(&curve);
+            let index = sizing::LEVELS
+                .iter()
+                .position(|&l| l == level)
+                .expect("a level of LEVELS");
+            let band = &bands[index];
+            let mut ask = band[..=replay.delay_steps.min(horizon - 1)]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            let last = history.values[..first].iter().rev().find(|v| !v.is_nan());
+            if let Some(&floor) = last.filter(|_| replay.reactive_floor) {
+                ask = ask.max(floor);
+            }
+            chooser.observe_weighted(size(ask) < size(actual), (spacing as f64).sqrt());
+        }
+    }
+
     /// The oldest and newest shadow origin held: a fit over other origins
     /// is out of date.
     fn span(&self) -> (Option<i64>, Option<i64>) {
@@ -1864,6 +1943,58 @@ mod tests {
         // Without the warm-up, the 0.9 band held 0.78 here.
         let share = held as f64 / total as f64;
         assert!((share - 0.9).abs() < 0.04, "{share}");
+    }
+
+    #[test]
+    fn a_chooser_warmed_on_a_history_has_learnt_from_what_its_choices_did() {
+        // The noise triples over the last sixth of the window. The curve
+        // each replayed choice was made on lags behind it, so pods sized
+        // there fall short more often than the objective allows: the
+        // warmed chooser reads the curve against a lower target, and sizes
+        // higher than one that has only seen the final curve.
+        let mut noise = Noise(5);
+        let values = (0..8000i64)
+            .map(|i| truth(i) + if i < 7650 { 4.0 } else { 12.0 } * noise.normal())
+            .collect();
+        let history = Series::new(0, STEP, values);
+        let replay = Replay {
+            delay_steps: 3,
+            stabilization_steps: 5,
+            reactive_floor: false,
+            target_per_pod: None,
+        };
+        let mut shadow = Shadow::new(names(1), config_with(replay));
+        let asked = request(&history, 8000);
+        shadow.forecast(&asked, None, &mut call).unwrap();
+        let curve = shadow.sizing_curve().expect("enough origins").clone();
+        let mut cold = Chooser::new(0.05);
+        let cold_level = cold.update(&curve);
+        let mut warm = Chooser::new(0.05);
+        shadow.warm_chooser(&mut warm, &asked.history);
+        assert!(
+            warm.effective_target() < 0.04,
+            "{}",
+            warm.effective_target()
+        );
+        assert!(warm.update(&curve) > cold_level);
+
+        // Steady noise: the outcomes meet the objective about as often as
+        // the curve says, and the target stays near it.
+        let steady = series(8000, 6.0, 5);
+        let mut shadow = Shadow::new(names(1), config_with(replay));
+        let asked = request(&steady, 8000);
+        shadow.forecast(&asked, None, &mut call).unwrap();
+        let mut warm = Chooser::new(0.05);
+        shadow.warm_chooser(&mut warm, &asked.history);
+        let target = warm.effective_target();
+        assert!((0.04..=0.07).contains(&target), "{target}");
+    }
+
+    fn config_with(replay: Replay) -> ShadowConfig {
+        ShadowConfig {
+            sizing: Some(replay),
+            ..ShadowConfig::for_horizon(30, 2000)
+        }
     }
 
     #[test]
