@@ -293,6 +293,12 @@ impl Chooser {
         self.changes
     }
 
+    /// Counts changes of the choice from here on (after a warm-up whose
+    /// choices were never served).
+    pub fn forget_changes(&mut self) {
+        self.changes = 0;
+    }
+
     /// Updates the choice on `curve`. The level is the lowest whose
     /// shortfall meets the target. A higher level whose shortfall is one
     /// standard error (of a share over the curve's points) below the target

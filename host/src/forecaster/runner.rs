@@ -841,6 +841,7 @@ impl Runner {
         {
             let history = self.trail.read().expect("trail lock").history.series();
             calls.shadow.warm_chooser(chooser, &history);
+            chooser.forget_changes();
         }
         let sized = calls.shadow.size(
             self.config.policy.sizing,
