@@ -14,11 +14,13 @@ and reads what it prints:
   runs exactly those pods. A pod serves `--target-per-pod`, by default a tenth
   of the trace's 95th percentile (as `backtest` assumes).
 - coverage: with --coverage, the share of observations inside the 80 % band
-  (the 0.1 and 0.9 quantiles) at every lead of the horizon.
+  (the 0.1 and 0.9 quantiles) at every lead of the horizon, over the last
+  --steps origins whose horizon is observed (the window then ends a horizon
+  before the trace does, for sizing too).
 
 Usage:
     python3 scripts/through_forecast.py [--binary target/release/kedastral]
-        [--steps 1000] [--delay 1] [--hold 1] [--coverage] [--jobs 2]
+        [--steps 1000] [--delay 1] [--hold 1] [--coverage] [--horizon 30] [--jobs 2]
         TRACE.csv ... [-- EXTRA FORECAST ARGS, e.g. --model auto]
 """
 
@@ -81,9 +83,11 @@ def forecast(binary: str, rows, end: int, extra: list[str], workdir: str) -> dic
 def judge(args, path: Path, extra: list[str]) -> dict:
     rows = read_trace(path)
     values = [v for _, v in rows]
-    n = len(rows)
+    # The judged window ends a horizon early when coverage needs the
+    # horizon after its last origin.
+    n = len(rows) - (args.horizon if args.coverage else 0)
     per_pod = args.target_per_pod or (p95(values) / 10 if p95(values) > 0 else 1.0)
-    extra = [*extra, "--target-per-pod", repr(per_pod)]
+    extra = [*extra, "--target-per-pod", repr(per_pod), "--horizon", str(args.horizon)]
     if args.coverage:
         extra += ["--quantiles", "0.1,0.5,0.9"]
     # Every decision serving the judged steps, and for coverage room for
@@ -118,7 +122,7 @@ def judge(args, path: Path, extra: list[str]) -> dict:
     }
     if args.coverage:
         held_in = total = 0
-        for end, a in answers:
+        for end, a in answers[-args.steps :]:
             bands = {round(b["level"], 3): b["values"] for b in a["quantiles"]}
             for lead, actual in enumerate(values[end : end + len(bands[0.1])]):
                 if math.isnan(actual):
@@ -143,6 +147,7 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=1, help="scale-down window, in steps")
     parser.add_argument("--target-per-pod", type=float)
     parser.add_argument("--coverage", action="store_true")
+    parser.add_argument("--horizon", type=int, default=30, help="steps forecast")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
