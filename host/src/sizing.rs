@@ -73,6 +73,15 @@ impl Replay {
         let from = self.delay_steps.min(horizon.saturating_sub(1));
         from..(self.delay_steps + self.delay_steps.max(2) + 1).min(horizon)
     }
+
+    /// The capacity `load` needs: whole pods (at least one) when the
+    /// target per pod is known, else the load itself.
+    pub fn size(&self, load: f64) -> f64 {
+        match self.target_per_pod {
+            Some(t) => crate::capacity::replicas_for_load(load, t).max(1.0),
+            None => load.max(0.0),
+        }
+    }
 }
 
 /// What each level of [`LEVELS`] would have done over `points` recent
@@ -117,10 +126,7 @@ impl Tally {
     /// served by the pods every decision over the delay before it kept.
     /// Decisions before the forecast's first step read it from there.
     pub fn add(&mut self, replay: &Replay, bands: &[Vec<f64>], actuals: &[f64], seen: &Seen) {
-        let size = |load: f64| match replay.target_per_pod {
-            Some(t) => pods(load, t),
-            None => load.max(0.0),
-        };
+        let size = |load: f64| replay.size(load);
         let leads = replay.leads(actuals.len());
         let judged: Vec<(usize, f64)> = leads
             .clone()
@@ -192,10 +198,6 @@ impl Tally {
             points: self.points,
         })
     }
-}
-
-fn pods(load: f64, target_per_pod: f64) -> f64 {
-    crate::capacity::replicas_for_load(load, target_per_pod).max(1.0)
 }
 
 /// The last value observed by each decision that serves a judged lead.

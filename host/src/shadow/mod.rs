@@ -1074,29 +1074,16 @@ impl Shadow {
             }
             let actuals = &history.values[first as usize..first as usize + horizon];
             for (level, values) in &served.bands {
-                let (held, count) = actuals
-                    .iter()
-                    .zip(values)
-                    .filter(|(a, _)| !a.is_nan())
-                    .fold((0usize, 0usize), |(h, c), (a, v)| {
-                        (h + usize::from(a <= v), c + 1)
-                    });
-                if count == 0 {
-                    continue;
-                }
-                let held = held as f64 / count as f64;
-                // An upper band that held too few actuals widens, as does
-                // a lower band that had too many below it.
-                let side = if *level > 0.5 { 1.0 } else { -1.0 };
                 let width = self.width(*level);
+                let Some(adapted) = adapted_width(width, *level, values, actuals, gamma) else {
+                    continue;
+                };
                 let entry = self
                     .levels
                     .iter_mut()
                     .find(|(l, _)| l == level)
                     .expect("width adds it");
-                entry.1 = (width.ln() + gamma * side * (level - held))
-                    .clamp(-3.0, 3.0)
-                    .exp();
+                entry.1 = adapted;
             }
         }
     }
@@ -1140,21 +1127,9 @@ impl Shadow {
         let observe = |widths: &mut Vec<f64>, first: i64, bands: &[Vec<f64>]| {
             let actuals = &history.values[(first - horizon as i64) as usize..first as usize];
             for ((width, &level), band) in widths.iter_mut().zip(levels).zip(bands) {
-                let (held, count) = actuals
-                    .iter()
-                    .zip(band)
-                    .filter(|(a, _)| !a.is_nan())
-                    .fold((0usize, 0usize), |(h, c), (a, v)| {
-                        (h + usize::from(a <= v), c + 1)
-                    });
-                if count == 0 {
-                    continue;
+                if let Some(adapted) = adapted_width(*width, level, band, actuals, gamma) {
+                    *width = adapted;
                 }
-                let held = held as f64 / count as f64;
-                let side = if level > 0.5 { 1.0 } else { -1.0 };
-                *width = (width.ln() + gamma * side * (level - held))
-                    .clamp(-3.0, 3.0)
-                    .exp();
             }
         };
         for (m, &first) in firsts.iter().enumerate() {
@@ -1450,10 +1425,6 @@ impl Shadow {
         let horizon = offsets.offsets.len();
         let step = i64::from(history.step_seconds.max(1));
         let leads = replay.leads(horizon);
-        let size = |load: f64| match replay.target_per_pod {
-            Some(t) => crate::capacity::replicas_for_load(load, t).max(1.0),
-            None => load.max(0.0),
-        };
         // (first step, bands) of every origin with a forecast after the
         // history's first step, oldest first.
         let mut placed: Vec<(usize, Vec<Vec<f64>>)> = Vec::new();
@@ -1509,7 +1480,8 @@ impl Shadow {
             if let Some(&floor) = last.filter(|_| replay.reactive_floor) {
                 ask = ask.max(floor);
             }
-            chooser.observe_weighted(size(ask) < size(actual), (spacing as f64).sqrt());
+            let short = replay.size(ask) < replay.size(actual);
+            chooser.observe_weighted(short, (spacing as f64).sqrt());
         }
     }
 
@@ -1604,6 +1576,30 @@ fn fill_bands(bands: &mut [Vec<f64>], point: &[f64], offsets: &[Vec<f64>], power
             band[k] = p + offset * scale;
         }
     }
+}
+
+/// A band's width multiplier after the `actuals` its values (`band`) were
+/// placed for: an upper band that held too few of them widens, as does a
+/// lower band that had too many below it (adaptive conformal inference at
+/// rate `gamma`). `None` when none of them was observed.
+fn adapted_width(width: f64, level: f64, band: &[f64], actuals: &[f64], gamma: f64) -> Option<f64> {
+    let (held, count) = actuals
+        .iter()
+        .zip(band)
+        .filter(|(a, _)| !a.is_nan())
+        .fold((0usize, 0usize), |(h, c), (a, v)| {
+            (h + usize::from(a <= v), c + 1)
+        });
+    if count == 0 {
+        return None;
+    }
+    let held = held as f64 / count as f64;
+    let side = if level > 0.5 { 1.0 } else { -1.0 };
+    Some(
+        (width.ln() + gamma * side * (level - held))
+            .clamp(-3.0, 3.0)
+            .exp(),
+    )
 }
 
 /// Origins between refits of the offsets while the band widths are warmed
