@@ -158,11 +158,22 @@ async fn auto_scores_the_candidates_in_shadow_and_shows_its_choice() {
     let url = prometheus.url();
     let forecaster = Forecaster::start(&nasa_flags(
         &url,
-        &["--window", "1h", "--interval", "1s", "--model", "auto"],
+        &[
+            "--window",
+            "1h",
+            "--interval",
+            "1s",
+            "--model",
+            "auto",
+            "--refresh",
+            "0s",
+        ],
     ))
     .await;
-    // A few shadow origins per tick: within a few ticks twelve are judged,
-    // and the bands are calibrated from then on.
+    // Forecasting anew every tick (auto's default refresh, every half
+    // horizon, would add origins only every 15 ticks), a few shadow origins
+    // a tick: within a few ticks twelve are judged, and the bands are
+    // calibrated from then on.
     let body = eventually("calibrated bands", Duration::from_secs(60), || async {
         let (status, body) = get(&forecaster.url("/forecast/current?workload=nasa")).await?;
         (status == 200 && body["selection"]["calibrated"] == true).then_some(body)
