@@ -241,7 +241,7 @@ const AUTO_TICKS: usize = 2 * CYCLE as usize;
 /// Ticks while it fills: five refresh cycles.
 const FILL_TICKS: usize = 5 * CYCLE as usize;
 /// Ticks after the fill until every origin of the 3-hour window is one made
-/// since: the filled origins came up to four a refresh (the first without
+/// since: the filled origins came several a refresh (the first without
 /// the costly candidates), so what the costly ones are judged on, and how
 /// often they are called, settles only once these have left the window.
 const TURNOVER_TICKS: usize = 12 * CYCLE as usize;
@@ -291,8 +291,8 @@ fn auto_fleet(_: &mut Criterion) {
         (cpu_time() - before).as_secs_f64()
     };
     // The shadow evaluation fills over the first refreshes (one origin on
-    // the first, then up to four a refresh: the 12 origins of 3 hours take
-    // four): those ticks are reported on their own.
+    // the first, then as many as the twelve the bands wait for, then up to
+    // four a refresh): those ticks are reported on their own.
     let filling: Vec<f64> = (0..FILL_TICKS).map(|_| tick(&mut now)).collect();
     let turning: Vec<f64> = (0..TURNOVER_TICKS).map(|_| tick(&mut now)).collect();
     let calls_before = calls_by_model(&metrics);

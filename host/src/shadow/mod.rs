@@ -451,6 +451,12 @@ impl Shadow {
         self.origins.is_empty()
     }
 
+    /// Judged origins still missing before the bands are calibrated and an
+    /// objective can size (zero once there are enough).
+    pub fn judged_short(&self) -> usize {
+        self.config.min_origins.saturating_sub(self.judged)
+    }
+
     pub fn selection(&self) -> Selection {
         let several = self.real > 1;
         Selection {

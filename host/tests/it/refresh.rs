@@ -170,3 +170,53 @@ fn fracast_refreshes_every_half_horizon_unless_told_and_a_refresh_fits_the_horiz
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_calibrates_its_bands_at_its_second_refresh() {
+    let trace = kedastral::history::load_csv(
+        &support::workspace().join("examples/data/nasa_http_1m.csv"),
+        None,
+    )
+    .unwrap();
+    // Auto's default refresh: every half horizon, 15 minutes.
+    let workload = config::check(WorkloadFile {
+        name: "nasa".into(),
+        prom_query: "replay".into(),
+        target_per_pod: 5.0,
+        window: Some("1d".into()),
+        horizon: Some("30m".into()),
+        model: Some("auto".into()),
+        candidates: Some(vec!["-arima".into(), "-mstl".into(), "-fracast".into()]),
+        ..WorkloadFile::default()
+    })
+    .unwrap();
+    assert_eq!(workload.refresh.as_secs(), 900);
+    let mut forecaster = Forecaster::new(
+        &support::runtime(),
+        ForecasterParts {
+            workloads: vec![workload],
+            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
+            shared: None,
+            model_slots: 1,
+            clock: Clock::wall(),
+            models_dir: None,
+        },
+    )
+    .unwrap();
+    let start = trace.time_of(2_000);
+    let mut refreshes = Vec::new();
+    for minute in 0..=30 {
+        let now = DateTime::<Utc>::from_timestamp(start + 60 * minute, 0).unwrap();
+        forecaster.tick_all(now).await;
+        let served = forecaster.board().snapshot("nasa").unwrap();
+        if served.refreshed_at == Some(served.generated_at) {
+            let selection = served.selection.as_ref().expect("auto shows its selection");
+            refreshes.push((selection.judged_origins, selection.calibrated));
+        }
+    }
+    // The first refresh, a warm start, forecasts one shadow origin; the
+    // second catches up on the twelve the bands are calibrated on.
+    assert!(refreshes.len() >= 2, "{refreshes:?}");
+    assert!(!refreshes[0].1, "{refreshes:?}");
+    assert!(refreshes[1].0 >= 12 && refreshes[1].1, "{refreshes:?}");
+}
