@@ -105,8 +105,7 @@ fn failure_labels() -> Vec<(Stage, &'static str)> {
 /// Most new shadow origins each candidate forecasts per tick, so a warm
 /// start costs a few model calls per workload rather than a scoring
 /// window's worth; the evaluation fills up over the first ticks. Until the
-/// origins the bands are calibrated on are judged, a tick forecasts as many
-/// more as are missing.
+/// origins the bands are calibrated on are judged, up to as many again.
 const SHADOW_BUDGET: usize = 4;
 
 /// The same on a workload's first tick, when every workload of a starting
@@ -753,14 +752,16 @@ impl Runner {
             // breaker on a shadow origin, the served call is only held back,
             // and the fault is what the tick failed of.
             let mut faults: Vec<Option<ModelCallError>> = vec![None; guards.len()];
-            // After the first, a call catches up on the origins the bands
-            // and the objective wait for: with a refresh every half horizon
-            // (auto's default), four a call would leave a workload
-            // uncalibrated for its first five refreshes.
+            // After the first, a call forecasts twice as many while the
+            // bands and the objective wait for judged origins: with a
+            // refresh every half horizon (auto's default), four a call left
+            // a workload uncalibrated until its fifth refresh; all twelve
+            // at once made the worst tick of a starting fleet half as
+            // costly again (BENCHMARKS.md).
             let budget = if shadow.is_empty() {
                 FIRST_SHADOW_BUDGET
             } else {
-                SHADOW_BUDGET + shadow.judged_short()
+                SHADOW_BUDGET + shadow.judged_short().min(SHADOW_BUDGET)
             };
             let answer = shadow.forecast(&request, Some(budget), &mut |i, r| {
                 let suspect = guards[i].tripped();
