@@ -16,7 +16,9 @@ and reads what it prints:
 - coverage: with --coverage, the share of observations inside the 80 % band
   (the 0.1 and 0.9 quantiles) at every lead of the horizon, over the last
   --steps origins whose horizon is observed (the window then ends a horizon
-  before the trace does, for sizing too).
+  before the trace does, for sizing too); and on the same pairs the MASE
+  ratio, the point forecast's absolute error over seasonal naive's (the
+  value a day before), with its geometric mean over the traces.
 
 Usage:
     python3 scripts/through_forecast.py [--binary target/release/kedastral]
@@ -130,7 +132,36 @@ def judge(args, path: Path, extra: list[str]) -> dict:
                 held_in += bands[0.1][lead] <= actual <= bands[0.9][lead]
                 total += 1
         result["coverage80"] = held_in / total
+        # The point forecast's error against seasonal naive's (the value a
+        # day before), on the same pairs: a MASE ratio.
+        season = round(86400 / step_seconds(rows))
+        model = naive = 0.0
+        for end, a in answers[-args.steps :]:
+            for lead, point in enumerate(a["values"]):
+                at = end + lead
+                if at >= len(values) or at < season:
+                    continue
+                actual, before = values[at], values[at - season]
+                if math.isnan(actual) or math.isnan(before):
+                    continue
+                model += abs(point - actual)
+                naive += abs(before - actual)
+        result["maseRatio"] = model / naive if naive > 0 else math.nan
     return result
+
+
+def step_seconds(rows) -> float:
+    """The trace's step: the median gap between its first timestamps."""
+    from datetime import datetime
+
+    def unix(stamp: str) -> float:
+        if stamp.isdigit():
+            return float(stamp)
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    stamps = [unix(s) for s, _ in rows[:101]]
+    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+    return gaps[len(gaps) // 2]
 
 
 def main() -> None:
@@ -159,6 +190,7 @@ def main() -> None:
                 f"over oracle {100 * r['podTimeOverOracle']:7.1f} %")
         if "coverage80" in r:
             line += f"   80 % band {100 * r['coverage80']:5.1f} %"
+            line += f"   MASE ratio {r['maseRatio']:.3f}"
         print(line, flush=True)
     if len(results) > 1:
         worst = max(results, key=lambda r: r["shortShare"])
@@ -168,6 +200,12 @@ def main() -> None:
               f"over oracle {100 * mean('podTimeOverOracle'):7.1f} %")
         print(f"worst: short {100 * worst['shortShare']:.1f} % ({worst['trace']}), "
               f"over {100 * dearest['podTimeOverOracle']:.1f} % ({dearest['trace']})")
+        if all("maseRatio" in r for r in results):
+            ratios = [r["maseRatio"] for r in results]
+            geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+            loser = max(results, key=lambda r: r["maseRatio"])
+            print(f"MASE ratio: geometric mean {geo:.3f}, worst {loser['maseRatio']:.3f} "
+                  f"({loser['trace']})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
