@@ -126,12 +126,11 @@ impl Tally {
     /// served by the pods every decision over the delay before it kept.
     /// Decisions before the forecast's first step read it from there.
     pub fn add(&mut self, replay: &Replay, bands: &[Vec<f64>], actuals: &[f64], seen: &Seen) {
-        let size = |load: f64| replay.size(load);
         let leads = replay.leads(actuals.len());
         let judged: Vec<(usize, f64)> = leads
             .clone()
             .filter(|&k| !actuals[k].is_nan())
-            .map(|k| (k, size(actuals[k])))
+            .map(|k| (k, replay.size(actuals[k])))
             .collect();
         if judged.is_empty() {
             return;
@@ -167,7 +166,7 @@ impl Tally {
             for &(k, needed) in &judged {
                 let k = k as i64;
                 let ready = (k - delay..=k).map(held).fold(f64::INFINITY, f64::min);
-                let capacity = size(ready);
+                let capacity = replay.size(ready);
                 *total += capacity;
                 if capacity < needed {
                     *count += 1;
@@ -310,6 +309,12 @@ impl Chooser {
     /// level that is two standard errors below it or saves more than
     /// [`MARGIN_COST`].
     pub fn update(&mut self, curve: &Curve) -> f64 {
+        LEVELS[self.choose(curve)]
+    }
+
+    /// [`Chooser::update`], giving the chosen level's index into
+    /// [`LEVELS`] (that of the bands a curve's evidence holds).
+    pub fn choose(&mut self, curve: &Curve) -> usize {
         let highest = LEVELS.len() - 1;
         let t = self.effective;
         let error = (t * (1.0 - t) / curve.points.max(1) as f64).sqrt();
@@ -358,7 +363,7 @@ impl Chooser {
             self.changes += 1;
         }
         self.chosen = Some(chosen);
-        LEVELS[chosen]
+        chosen
     }
 
     /// The estimated shortfall of the chosen level on `curve`.

@@ -519,13 +519,7 @@ impl Policy {
             }
             Sizing::Objective(_) => {
                 let chooser = self.chooser.as_mut().expect("objective");
-                answer.sizing.as_ref().map(|e| {
-                    let level = chooser.update(&e.curve);
-                    sizing::LEVELS
-                        .iter()
-                        .position(|&l| l == level)
-                        .expect("a level")
-                })
+                answer.sizing.as_ref().map(|e| chooser.choose(&e.curve))
             }
         };
         match (level, &answer.sizing) {

@@ -1472,12 +1472,7 @@ impl Shadow {
             if matured < self.config.min_origins || actual.is_nan() {
                 continue;
             }
-            let level = chooser.update(&curve);
-            let index = sizing::LEVELS
-                .iter()
-                .position(|&l| l == level)
-                .expect("a level of LEVELS");
-            let band = &bands[index];
+            let band = &bands[chooser.choose(&curve)];
             let mut ask = band[..=replay.delay_steps.min(horizon - 1)]
                 .iter()
                 .copied()
@@ -1536,14 +1531,10 @@ impl Shadow {
         let (Sizing::Objective(_), Some(chooser), Some(curve)) = (sizing, chooser, curve) else {
             return (choice, None);
         };
-        let level = chooser.update(curve);
-        let index = sizing::LEVELS
-            .iter()
-            .position(|&l| l == level)
-            .expect("a level of LEVELS");
+        let index = chooser.choose(curve);
         choice.rule = SizingRule::Objective;
         choice.headroom = None;
-        choice.level = Some(level);
+        choice.level = Some(sizing::LEVELS[index]);
         choice.recent_shortfall = chooser.recent_shortfall(curve);
         choice.effective_target = Some(chooser.effective_target());
         choice.changes = chooser.changes();
@@ -1742,6 +1733,16 @@ mod tests {
         })
     }
 
+    /// 8 000 steps of the truth with noise of 4 that triples from step
+    /// `from` on.
+    fn noisier_from(from: i64, seed: u64) -> Series {
+        let mut noise = Noise(seed);
+        let values = (0..8000i64)
+            .map(|i| truth(i) + if i < from { 4.0 } else { 12.0 } * noise.normal())
+            .collect();
+        Series::new(0, STEP, values)
+    }
+
     fn request(history: &Series, end: usize) -> ForecastRequest {
         windowed(history, end, 2000)
     }
@@ -1924,11 +1925,7 @@ mod tests {
         // once from the history (as `kedastral forecast` does) has quantiles
         // of errors that are mostly from the quiet part; the widths warmed
         // on the shadow origins have seen the bands miss since.
-        let mut noise = Noise(11);
-        let values = (0..8000i64)
-            .map(|i| truth(i) + if i < 5400 { 4.0 } else { 12.0 } * noise.normal())
-            .collect();
-        let history = Series::new(0, STEP, values);
+        let history = noisier_from(5400, 11);
         let (mut held, mut total) = (0usize, 0usize);
         for end in (5700..7000).step_by(50) {
             let mut shadow = Shadow::new(names(1), ShadowConfig::for_horizon(30, 2000));
@@ -1954,11 +1951,7 @@ mod tests {
         // there fall short more often than the objective allows: the
         // warmed chooser reads the curve against a lower target, and sizes
         // higher than one that has only seen the final curve.
-        let mut noise = Noise(5);
-        let values = (0..8000i64)
-            .map(|i| truth(i) + if i < 7650 { 4.0 } else { 12.0 } * noise.normal())
-            .collect();
-        let history = Series::new(0, STEP, values);
+        let history = noisier_from(7650, 5);
         let replay = Replay {
             delay_steps: 3,
             stabilization_steps: 5,

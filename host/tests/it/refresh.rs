@@ -15,21 +15,32 @@ use crate::support;
 /// The forecaster, the trace and the workload's phase (the offset of its
 /// refreshes from multiples of the refresh, in seconds).
 fn forecaster(refresh: Option<&str>) -> (Forecaster, kedastral::model::Series, i64) {
+    forecaster_of(WorkloadFile {
+        window: Some("3h".into()),
+        refresh: refresh.map(str::to_owned),
+        ..nasa()
+    })
+}
+
+/// The workload `nasa` on the replay, a horizon of 30 minutes.
+fn nasa() -> WorkloadFile {
+    WorkloadFile {
+        name: "nasa".into(),
+        prom_query: "replay".into(),
+        target_per_pod: 5.0,
+        horizon: Some("30m".into()),
+        ..WorkloadFile::default()
+    }
+}
+
+/// [`forecaster`] for any workload `nasa` on the bundled trace.
+fn forecaster_of(file: WorkloadFile) -> (Forecaster, kedastral::model::Series, i64) {
     let trace = kedastral::history::load_csv(
         &support::workspace().join("examples/data/nasa_http_1m.csv"),
         None,
     )
     .unwrap();
-    let workload = config::check(WorkloadFile {
-        name: "nasa".into(),
-        prom_query: "replay".into(),
-        target_per_pod: 5.0,
-        window: Some("3h".into()),
-        horizon: Some("30m".into()),
-        refresh: refresh.map(str::to_owned),
-        ..WorkloadFile::default()
-    })
-    .unwrap();
+    let workload = config::check(file).unwrap();
     let phase = workload.phase_seconds();
     let forecaster = Forecaster::new(
         &support::runtime(),
@@ -173,36 +184,15 @@ fn fracast_refreshes_every_half_horizon_unless_told_and_a_refresh_fits_the_horiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_calibrates_its_bands_by_its_third_refresh() {
-    let trace = kedastral::history::load_csv(
-        &support::workspace().join("examples/data/nasa_http_1m.csv"),
-        None,
-    )
-    .unwrap();
-    // Auto's default refresh: every half horizon, 15 minutes.
-    let workload = config::check(WorkloadFile {
-        name: "nasa".into(),
-        prom_query: "replay".into(),
-        target_per_pod: 5.0,
+    let file = WorkloadFile {
         window: Some("1d".into()),
-        horizon: Some("30m".into()),
         model: Some("auto".into()),
         candidates: Some(vec!["-arima".into(), "-mstl".into(), "-fracast".into()]),
-        ..WorkloadFile::default()
-    })
-    .unwrap();
-    assert_eq!(workload.refresh.as_secs(), 900);
-    let mut forecaster = Forecaster::new(
-        &support::runtime(),
-        ForecasterParts {
-            workloads: vec![workload],
-            source: Source::Replay(ReplaySource::new("nasa", trace.clone())),
-            shared: None,
-            model_slots: 1,
-            clock: Clock::wall(),
-            models_dir: None,
-        },
-    )
-    .unwrap();
+        ..nasa()
+    };
+    // Auto's default refresh: every half horizon, 15 minutes.
+    assert_eq!(config::check(file.clone()).unwrap().refresh.as_secs(), 900);
+    let (mut forecaster, trace, _) = forecaster_of(file);
     let start = trace.time_of(2_000);
     let mut refreshes = Vec::new();
     for minute in 0..=45 {
