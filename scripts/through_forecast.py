@@ -19,10 +19,14 @@ and reads what it prints:
   before the trace does, for sizing too); and on the same pairs the MASE
   ratio, the point forecast's absolute error over seasonal naive's (the
   value a day before), with its geometric mean over the traces.
+- --stride K (with --coverage): origins every K steps rather than every
+  step, so --steps origins span K times as much of the trace, more than one
+  stretch of it. Sizing needs a decision at every step and is left out.
 
 Usage:
     python3 scripts/through_forecast.py [--binary target/release/kedastral]
-        [--steps 1000] [--delay 1] [--hold 1] [--coverage] [--horizon 30] [--jobs 2]
+        [--steps 1000] [--delay 1] [--hold 1] [--coverage] [--stride 1] [--horizon 30]
+        [--jobs 2]
         TRACE.csv ... [-- EXTRA FORECAST ARGS, e.g. --model auto]
 """
 
@@ -82,24 +86,8 @@ def forecast(binary: str, rows, end: int, extra: list[str], workdir: str) -> dic
     return json.loads(out.stdout)
 
 
-def judge(args, path: Path, extra: list[str]) -> dict:
-    rows = read_trace(path)
-    values = [v for _, v in rows]
-    # The judged window ends a horizon early when coverage needs the
-    # horizon after its last origin.
-    n = len(rows) - (args.horizon if args.coverage else 0)
-    per_pod = args.target_per_pod or (p95(values) / 10 if p95(values) > 0 else 1.0)
-    extra = [*extra, "--target-per-pod", repr(per_pod), "--horizon", str(args.horizon)]
-    if args.coverage:
-        extra += ["--quantiles", "0.1,0.5,0.9"]
-    # Every decision serving the judged steps, and for coverage room for
-    # the horizon after the last origin.
-    first = n - args.steps - args.delay - args.hold
-    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(args.jobs) as pool:
-        answers = list(
-            pool.map(lambda end: (end, forecast(args.binary, rows, end, extra, workdir)),
-                     range(first, n))
-        )
+def sizing(args, n: int, values: list[float], answers, per_pod: float) -> dict:
+    """Pods run on the forecasts' `sizing.loads` over the last --steps steps."""
     ask = {end: max(a["sizing"]["loads"][: args.delay + 1]) for end, a in answers}
     short = capacity = needed = judged = 0
     for k in range(n - args.steps, n):
@@ -115,13 +103,36 @@ def judge(args, path: Path, extra: list[str]) -> dict:
         capacity += ready
         needed += need
         judged += 1
+    return {"shortShare": short / judged, "podTimeOverOracle": capacity / needed - 1}
+
+
+def judge(args, path: Path, extra: list[str]) -> dict:
+    rows = read_trace(path)
+    values = [v for _, v in rows]
+    # The judged window ends a horizon early when coverage needs the
+    # horizon after its last origin.
+    n = len(rows) - (args.horizon if args.coverage else 0)
+    per_pod = args.target_per_pod or (p95(values) / 10 if p95(values) > 0 else 1.0)
+    extra = [*extra, "--target-per-pod", repr(per_pod), "--horizon", str(args.horizon)]
+    if args.coverage:
+        extra += ["--quantiles", "0.1,0.5,0.9"]
+    if args.stride > 1:
+        ends = range(n - args.steps * args.stride, n, args.stride)
+    else:
+        # Every decision serving the judged steps, and for coverage room for
+        # the horizon after the last origin.
+        ends = range(n - args.steps - args.delay - args.hold, n)
+    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(args.jobs) as pool:
+        answers = list(
+            pool.map(lambda end: (end, forecast(args.binary, rows, end, extra, workdir)), ends)
+        )
     result = {
         "trace": path.stem,
         "targetPerPod": per_pod,
-        "shortShare": short / judged,
-        "podTimeOverOracle": capacity / needed - 1,
         "levels": dict(sorted(Counter(str(a["sizing"].get("level")) for _, a in answers).items())),
     }
+    if args.stride == 1:
+        result.update(sizing(args, n, values, answers, per_pod))
     if args.coverage:
         held_in = total = 0
         for end, a in answers[-args.steps :]:
@@ -178,21 +189,26 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=1, help="scale-down window, in steps")
     parser.add_argument("--target-per-pod", type=float)
     parser.add_argument("--coverage", action="store_true")
+    parser.add_argument("--stride", type=int, default=1, help="steps between origins")
     parser.add_argument("--horizon", type=int, default=30, help="steps forecast")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    if args.stride > 1 and not args.coverage:
+        parser.error("--stride judges coverage only: add --coverage")
     results = []
     for path in args.traces:
         r = judge(args, path, extra)
         results.append(r)
-        line = (f"{r['trace']:<28} short {100 * r['shortShare']:5.1f} %   "
-                f"over oracle {100 * r['podTimeOverOracle']:7.1f} %")
+        line = f"{r['trace']:<28}"
+        if "shortShare" in r:
+            line += (f" short {100 * r['shortShare']:5.1f} %   "
+                     f"over oracle {100 * r['podTimeOverOracle']:7.1f} %")
         if "coverage80" in r:
             line += f"   80 % band {100 * r['coverage80']:5.1f} %"
             line += f"   MASE ratio {r['maseRatio']:.3f}"
         print(line, flush=True)
-    if len(results) > 1:
+    if len(results) > 1 and args.stride == 1:
         worst = max(results, key=lambda r: r["shortShare"])
         dearest = max(results, key=lambda r: r["podTimeOverOracle"])
         mean = lambda key: sum(r[key] for r in results) / len(results)
@@ -200,6 +216,7 @@ def main() -> None:
               f"over oracle {100 * mean('podTimeOverOracle'):7.1f} %")
         print(f"worst: short {100 * worst['shortShare']:.1f} % ({worst['trace']}), "
               f"over {100 * dearest['podTimeOverOracle']:.1f} % ({dearest['trace']})")
+    if len(results) > 1:
         if all("maseRatio" in r for r in results):
             ratios = [r["maseRatio"] for r in results]
             geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))

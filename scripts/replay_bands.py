@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Replay auto's calibrated 80 % band over dumped shadow forecasts.
+
+At each shadow origin (every 15 steps) of a trace, as `scripts/tune_auto.py`
+does, the combination is weighed from the origins before it. The band is then
+placed as host/src/shadow/mod.rs places it: the point plus, per lead, the 0.1
+and 0.9 quantiles of the combination's errors over the judged origins of the
+last 96 (pooled with the leads within a quarter of it, scaled by the
+forecast's size to the power 0, 1/2 or 1 that fits best by quantile loss),
+times a width that adaptive conformal inference moves by how many actuals each
+earlier band held (0.3 per step the origin stands for). The script mirrors the
+rule; it is not the host's code.
+
+Two ways to form the combination at the origins the errors come from:
+
+- dense: every candidate's forecast at every origin, as the forecast served
+  has them all;
+- sparse (what `kedastral forecast` and `backtest` replay): the costly
+  candidates only at their every-few origins (mstl 2, arima 4, fracast 6),
+  the weight of the missing ones shared among the others.
+
+The band is always placed around the dense combination, as it is served; with
+--sparse its offsets and the adapting width come from the sparse one.
+Reported per trace: the band's coverage over all origins with two days of
+history, over the origins of the last 1 000 steps, the share of 14-origin
+windows (about 200 steps) within 77-83 %, and with --sparse the median weight
+missing at an origin.
+
+Uses the dumps of `scripts/tune_auto.py` (see there). Needs numpy.
+
+    python3 scripts/replay_bands.py --dumps OUT [--sparse] TRACE ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+import tune_auto as T
+
+LEVELS = (0.1, 0.9)
+KEEP = 96
+MIN_ORIGINS = 12
+GAMMA = 0.3
+WINDOW = 14
+
+
+def combinations(data: dict, sparse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per origin: the dense combination, the one served from the candidates
+    due there, and the weight of those not due."""
+    F = np.stack([data["forecasts"][m] for m in T.MODELS])
+    A, index = data["actuals"], data["index"]
+    due = np.ones(F.shape[:2], bool)
+    for c, m in enumerate(T.MODELS):
+        every = T.EVERY.get(m, 1)
+        if every > 1:
+            due[c] = (index // T.SPACING) % every == 0
+    errors = np.where(due[:, :, None], F - A[None], np.nan)
+    leads = np.arange(T.HORIZON)
+    dense = np.full(A.shape, np.nan)
+    shadow = np.full(A.shape, np.nan)
+    missing = np.zeros(len(index))
+    served = due | (not sparse)
+    for j in range(len(index)):
+        window = slice(max(0, j - T.KEEP), j)
+        known = ((index[window][:, None] + leads[None]) < index[j]) & ~np.isnan(A[window])
+        ages = (index[j] - index[window]) / T.SPACING
+        w = T.weigh(errors[:, window], known, ages, T.EVERY, **T.DEFAULTS)
+        for target, present in ((dense, ~np.isnan(F[:, j])),
+                                (shadow, ~np.isnan(F[:, j]) & served[:, j, None])):
+            wp = w * present.T
+            wp /= np.maximum(wp.sum(axis=1, keepdims=True), 1e-12)
+            target[j] = (wp * np.where(present, F[:, j], 0).T).sum(axis=1)
+        missing[j] = (w * ~due[:, j][None]).sum(axis=1).mean() if sparse else 0.0
+    return dense, shadow, missing
+
+
+def scale_of(point: np.ndarray, power: float, floor: float) -> np.ndarray:
+    return np.ones_like(point) if power == 0 else np.maximum(np.abs(point), floor) ** power
+
+
+def offsets(errors: np.ndarray, points: np.ndarray, power: float, floor: float) -> np.ndarray:
+    """Per lead, per level: the quantile of the scaled errors, leads pooled."""
+    scaled = errors / scale_of(points, power, floor)
+    out = np.zeros((T.HORIZON, len(LEVELS)))
+    for lead in range(T.HORIZON):
+        reach = (lead + 2) // 4
+        pooled = scaled[:, max(0, lead - reach):lead + reach + 1]
+        pooled = pooled[~np.isnan(pooled)]
+        if pooled.size:
+            out[lead] = np.quantile(pooled, LEVELS)
+    return out
+
+
+def loss(errors, points, off, power, floor) -> float:
+    scale = scale_of(points, power, floor)
+    total = 0.0
+    for l, q in enumerate(LEVELS):
+        miss = (errors - off[None, :, l] * scale).ravel()
+        miss = miss[~np.isnan(miss)]
+        total += np.where(miss >= 0, q * miss, (q - 1) * miss).sum()
+    return total
+
+
+def replay(data: dict, sparse: bool) -> dict:
+    dense, shadow, missing = combinations(data, sparse)
+    A, index = data["actuals"], data["index"]
+    day = round(86_400 / data["step"])
+    errors = A - shadow
+    log_width = np.zeros(len(LEVELS))
+    pending: list[tuple[int, int, list[np.ndarray]]] = []
+    held = []
+    for j in range(len(index)):
+        while pending and pending[0][0] <= index[j]:
+            _, k, bands = pending.pop(0)
+            ok = ~np.isnan(A[k])
+            if not ok.any():
+                continue
+            for l, q in enumerate(LEVELS):
+                share = (A[k][ok] <= bands[l][ok]).mean()
+                side = 1 if q > 0.5 else -1
+                step = GAMMA * T.SPACING * side * (q - share)
+                log_width[l] = np.clip(log_width[l] + step, -3, 3)
+        judged = [k for k in range(max(0, j - KEEP), j) if index[k] + T.HORIZON <= index[j]]
+        if len(judged) < MIN_ORIGINS or index[j] < 2 * day:
+            continue
+        errs, points = errors[judged], shadow[judged]
+        floor = max(0.01 * np.nanmean(np.abs(A[judged])), 1e-300)
+        fits = [(p, offsets(errs, points, p, floor)) for p in (0.0, 0.5, 1.0)]
+        power, off = min(fits, key=lambda f: loss(errs, points, f[1], f[0], floor))
+
+        def place(point: np.ndarray) -> list[np.ndarray]:
+            scale = scale_of(point, power, floor)
+            bands = [point + off[:, l] * scale * math.exp(log_width[l]) for l in range(2)]
+            bands[1] = np.maximum(bands[0], bands[1])
+            return bands
+
+        served = place(dense[j])
+        ok = ~np.isnan(A[j])
+        inside = (served[0] <= A[j]) & (A[j] <= served[1])
+        held.append((inside[ok].sum(), ok.sum(), index[j]))
+        # The width learns from the band at the combination the errors are of.
+        pending.append((index[j] + T.HORIZON, j, place(shadow[j])))
+    h = np.array(held, float)
+    tail = h[h[:, 2] >= index[-1] - 1000]
+    windows = np.array([h[i:i + WINDOW, 0].sum() / h[i:i + WINDOW, 1].sum()
+                        for i in range(len(h) - WINDOW + 1)])
+    return dict(coverage=h[:, 0].sum() / h[:, 1].sum(),
+                last=tail[:, 0].sum() / tail[:, 1].sum(),
+                in_band=((windows >= 0.77) & (windows <= 0.83)).mean(),
+                missing=float(np.median(missing)))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("traces", nargs="+", help="trace names (the dump files' stem)")
+    p.add_argument("--dumps", type=Path, required=True)
+    p.add_argument("--sparse", action="store_true",
+                   help="offsets and widths from the combination of the candidates due")
+    args = p.parse_args()
+    results = []
+    for t in args.traces:
+        r = replay(T.load(args.dumps, t), args.sparse)
+        results.append(r)
+        print(f"{t:<26} 80 % band {100 * r['coverage']:5.1f} %   last 1 000 steps "
+              f"{100 * r['last']:5.1f} %   windows within 77-83 {100 * r['in_band']:3.0f} %   "
+              f"weight missing {r['missing']:.2f}", flush=True)
+    worst = max(abs(r["coverage"] - 0.8) for r in results)
+    print(f"worst distance from 80 %: {100 * worst:.1f} points; windows within 77-83: "
+          f"{100 * np.mean([r['in_band'] for r in results]):.0f} % on average")
+
+
+if __name__ == "__main__":
+    main()
