@@ -16,8 +16,9 @@ Two ways to form the combination at the origins the errors come from:
 - dense: every candidate's forecast at every origin, as the forecast served
   has them all;
 - sparse (what `kedastral forecast` and `backtest` replay): the costly
-  candidates only at their every-few origins (mstl 2, arima 4, fracast 6),
-  the weight of the missing ones shared among the others.
+  candidates only at their every-few origins (mstl 2, arima 4, fracast 6;
+  --every changes them), the weight of the missing ones shared among the
+  others. The weights are judged at those origins either way.
 
 The band is always placed around the dense combination, as it is served; with
 --sparse its offsets and the adapting width come from the sparse one.
@@ -48,16 +49,15 @@ GAMMA = 0.3
 WINDOW = 14
 
 
-def combinations(data: dict, sparse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combinations(data: dict, sparse: bool, every: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per origin: the dense combination, the one served from the candidates
     due there, and the weight of those not due."""
     F = np.stack([data["forecasts"][m] for m in T.MODELS])
     A, index = data["actuals"], data["index"]
     due = np.ones(F.shape[:2], bool)
     for c, m in enumerate(T.MODELS):
-        every = T.EVERY.get(m, 1)
-        if every > 1:
-            due[c] = (index // T.SPACING) % every == 0
+        if every.get(m, 1) > 1:
+            due[c] = (index // T.SPACING) % every[m] == 0
     errors = np.where(due[:, :, None], F - A[None], np.nan)
     leads = np.arange(T.HORIZON)
     dense = np.full(A.shape, np.nan)
@@ -105,8 +105,8 @@ def loss(errors, points, off, power, floor) -> float:
     return total
 
 
-def replay(data: dict, sparse: bool) -> dict:
-    dense, shadow, missing = combinations(data, sparse)
+def replay(data: dict, sparse: bool, every: dict[str, int], gamma: float = GAMMA) -> dict:
+    dense, shadow, missing = combinations(data, sparse, every)
     A, index = data["actuals"], data["index"]
     day = round(86_400 / data["step"])
     errors = A - shadow
@@ -122,7 +122,7 @@ def replay(data: dict, sparse: bool) -> dict:
             for l, q in enumerate(LEVELS):
                 share = (A[k][ok] <= bands[l][ok]).mean()
                 side = 1 if q > 0.5 else -1
-                step = GAMMA * T.SPACING * side * (q - share)
+                step = gamma * T.SPACING * side * (q - share)
                 log_width[l] = np.clip(log_width[l] + step, -3, 3)
         judged = [k for k in range(max(0, j - KEEP), j) if index[k] + T.HORIZON <= index[j]]
         if len(judged) < MIN_ORIGINS or index[j] < 2 * day:
@@ -160,10 +160,18 @@ def main() -> None:
     p.add_argument("--dumps", type=Path, required=True)
     p.add_argument("--sparse", action="store_true",
                    help="offsets and widths from the combination of the candidates due")
+    p.add_argument("--gamma", type=float, default=GAMMA,
+                   help="how fast the width adapts, per step an origin stands for")
+    p.add_argument("--every", default="",
+                   help="with --sparse, other strides: MODEL=N,... (1: every origin)")
     args = p.parse_args()
+    every = dict(T.EVERY)
+    for item in filter(None, args.every.split(",")):
+        model, n = item.split("=")
+        every[model] = int(n)
     results = []
     for t in args.traces:
-        r = replay(T.load(args.dumps, t), args.sparse)
+        r = replay(T.load(args.dumps, t), args.sparse, every, args.gamma)
         results.append(r)
         print(f"{t:<26} 80 % band {100 * r['coverage']:5.1f} %   last 1 000 steps "
               f"{100 * r['last']:5.1f} %   windows within 77-83 {100 * r['in_band']:3.0f} %   "
