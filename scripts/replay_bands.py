@@ -27,9 +27,16 @@ history, over the origins of the last 1 000 steps, the share of 14-origin
 windows (about 200 steps) within 77-83 %, and with --sparse the median weight
 missing at an origin.
 
+--fresh replays what `kedastral forecast` does instead: at each origin judged, a
+fresh replay of the 96 origins before it, the widths warmed up over them as
+Shadow::warm_widths does (offsets refitted every 6 judged origins, each origin
+moving the widths as the 15 steps it stands for), the band then placed around
+the dense combination; --tail N gives the last N origins of that window every
+candidate.
+
 Uses the dumps of `scripts/tune_auto.py` (see there). Needs numpy.
 
-    python3 scripts/replay_bands.py --dumps OUT [--sparse] TRACE ...
+    python3 scripts/replay_bands.py --dumps OUT [--sparse | --fresh [--tail N]] TRACE ...
 """
 
 from __future__ import annotations
@@ -154,6 +161,73 @@ def replay(data: dict, sparse: bool, every: dict[str, int], gamma: float = GAMMA
                 missing=float(np.median(missing)))
 
 
+def fresh(data: dict, every: dict[str, int], gamma: float, tail: int, eval_every: int) -> dict:
+    """As `kedastral forecast` serves: at every `eval_every`-th origin, a
+    fresh replay of the window before it (the widths warmed up over its
+    shadow origins as Shadow::warm_widths does), the last `tail` of those
+    origins with every candidate."""
+    dense, shadow, _ = combinations(data, True, every)
+    A, index = data["actuals"], data["index"]
+    day = round(86_400 / data["step"])
+    held = []
+    for j in range(KEEP, len(index), eval_every):
+        if index[j] < 2 * day:
+            continue
+        window = list(range(j - KEEP, j))
+        points = np.array([dense[k] if k >= j - tail else shadow[k] for k in window])
+        actual = A[window].copy()
+        # Leads not yet observed at the origin served.
+        for n, k in enumerate(window):
+            actual[n, index[k] + np.arange(T.HORIZON) >= index[j]] = np.nan
+        errors = actual - points
+        floor = max(0.01 * np.nanmean(np.abs(actual)), 1e-300)
+        fits = [(p, offsets(errors, points, p, floor)) for p in (0.0, 0.5, 1.0)]
+        power, final = min(fits, key=lambda f: loss(errors, points, f[1], f[0], floor))
+        firsts = index[window]
+        log_width = np.zeros(len(LEVELS))
+        pending: list[tuple[int, int, list[np.ndarray]]] = []
+        fit_at, off = None, None
+
+        def observe(n: int, bands: list[np.ndarray]) -> None:
+            ok = ~np.isnan(actual[n])
+            if not ok.any():
+                return
+            for l, q in enumerate(LEVELS):
+                share = (actual[n][ok] <= bands[l][ok]).mean()
+                side = 1 if q > 0.5 else -1
+                log_width[l] = np.clip(log_width[l] + gamma * T.SPACING * side * (q - share), -3, 3)
+
+        for m, first in enumerate(firsts):
+            while pending and pending[0][0] <= first:
+                _, n, bands = pending.pop(0)
+                observe(n, bands)
+            judged = sum(1 for f in firsts[:m] if f + T.HORIZON <= first)
+            if judged < MIN_ORIGINS:
+                continue
+            if fit_at is None or judged >= fit_at + 6:
+                fit_at, off = judged, offsets(errors[:judged], points[:judged], power, floor)
+            if first + T.HORIZON > index[j]:
+                continue
+            scale = scale_of(points[m], power, floor)
+            bands = [points[m] + off[:, l] * scale * math.exp(log_width[l]) for l in range(2)]
+            pending.append((first + T.HORIZON, m, bands))
+        for _, n, bands in pending:
+            observe(n, bands)
+        scale = scale_of(dense[j], power, floor)
+        served = [dense[j] + final[:, l] * scale * math.exp(log_width[l]) for l in range(2)]
+        served[1] = np.maximum(served[0], served[1])
+        ok = ~np.isnan(A[j])
+        inside = (served[0] <= A[j]) & (A[j] <= served[1])
+        held.append((inside[ok].sum(), ok.sum(), index[j]))
+    h = np.array(held, float)
+    tail_rows = h[h[:, 2] >= index[-1] - 1000]
+    w = max(1, WINDOW // eval_every)
+    windows = np.array([h[i:i + w, 0].sum() / h[i:i + w, 1].sum() for i in range(len(h) - w + 1)])
+    return dict(coverage=h[:, 0].sum() / h[:, 1].sum(),
+                last=tail_rows[:, 0].sum() / tail_rows[:, 1].sum(),
+                in_band=((windows >= 0.77) & (windows <= 0.83)).mean(), missing=float("nan"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("traces", nargs="+", help="trace names (the dump files' stem)")
@@ -164,6 +238,11 @@ def main() -> None:
                    help="how fast the width adapts, per step an origin stands for")
     p.add_argument("--every", default="",
                    help="with --sparse, other strides: MODEL=N,... (1: every origin)")
+    p.add_argument("--fresh", action="store_true",
+                   help="a fresh replay of the window at each origin judged, as `kedastral forecast`")
+    p.add_argument("--tail", type=int, default=0,
+                   help="with --fresh, the last origins of the window with every candidate")
+    p.add_argument("--eval-every", type=int, default=1, help="with --fresh, judge every n-th origin")
     args = p.parse_args()
     every = dict(T.EVERY)
     for item in filter(None, args.every.split(",")):
@@ -171,7 +250,11 @@ def main() -> None:
         every[model] = int(n)
     results = []
     for t in args.traces:
-        r = replay(T.load(args.dumps, t), args.sparse, every, args.gamma)
+        data = T.load(args.dumps, t)
+        if args.fresh:
+            r = fresh(data, every, args.gamma, args.tail, args.eval_every)
+        else:
+            r = replay(data, args.sparse, every, args.gamma)
         results.append(r)
         print(f"{t:<26} 80 % band {100 * r['coverage']:5.1f} %   last 1 000 steps "
               f"{100 * r['last']:5.1f} %   windows within 77-83 {100 * r['in_band']:3.0f} %   "
