@@ -536,6 +536,7 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let mut shadow = ShadowConfig::for_horizon(args.input.horizon, args.input.max_history);
     shadow.calibrate = !args.input.no_calibration;
     shadow.sizing = Some(replay);
+    shadow.dense_tail = crate::shadow::REPLAY_DENSE_TAIL;
     let mut offline = candidates.offline(shadow, &mut guards);
     let forecast = offline
         .forecast(&request)

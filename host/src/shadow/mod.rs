@@ -145,7 +145,20 @@ pub struct ShadowConfig {
     /// serves, and would pay the warm-up (tens of milliseconds on a week of
     /// history) for every workload at once on starting.
     pub warm_widths: bool,
+    /// Shadow origins at the end of the history at which every candidate
+    /// forecasts, whatever its stride ([`shadow_every`]). The costly ones
+    /// carry most of the weight at most origins, so a combination of the
+    /// others alone errs more than the one served; the band widths warmed
+    /// up last then come from bands around the combination served. For a
+    /// single replay of a history ([`REPLAY_DENSE_TAIL`]); 0 elsewhere, as
+    /// every origin of an incremental shadow evaluation is the newest once.
+    pub dense_tail: usize,
 }
+
+/// [`ShadowConfig::dense_tail`] for `kedastral forecast`: twelve origins,
+/// three hours of 1-minute steps at the default horizon, chosen on the
+/// tuning traces by `scripts/replay_bands.py --fresh` (docs/accuracy.md).
+pub const REPLAY_DENSE_TAIL: usize = 12;
 
 impl ShadowConfig {
     /// Defaults for a horizon: an origin every half horizon, 144 of them
@@ -166,6 +179,7 @@ impl ShadowConfig {
             hold_costly: false,
             spare_costly: false,
             warm_widths: true,
+            dense_tail: 0,
         }
     }
 }
@@ -730,6 +744,7 @@ impl Shadow {
         let end = history.time_of(n);
         let grid = step * self.config.spacing as i64;
         let oldest = end - grid * self.config.keep as i64;
+        let dense_from = end - grid * self.config.dense_tail as i64;
         // An origin before the history's start can no longer be judged (a
         // window shorter than `keep` origins slides past it): it goes too.
         while self
@@ -780,7 +795,8 @@ impl Shadow {
                             if let Some(points) = known.and_then(|l| l.points[i].clone()) {
                                 return Some(points);
                             }
-                            if self.due(i, time, grid) && !(starting && self.every[i] > 1) {
+                            let due = self.due(i, time, grid) || time >= dense_from;
+                            if due && !(starting && self.every[i] > 1) {
                                 jobs.push((fresh.len(), i));
                             }
                             None
@@ -2156,6 +2172,46 @@ mod tests {
             .collect();
         let due = (3000..3200).filter(|t| t % (15 * every) == 0).count();
         assert_eq!(later.len(), due, "{later:?}");
+    }
+
+    #[test]
+    fn a_replay_has_every_candidate_forecast_at_the_last_origins_of_its_window() {
+        let history = series(6000, 5.0, 8);
+        let every = shadow_every("fracast");
+        let tail = 12;
+        let mut shadow = Shadow::new(
+            vec!["baseline".into(), "fracast".into()],
+            ShadowConfig {
+                dense_tail: tail,
+                ..ShadowConfig::for_horizon(30, 2000)
+            },
+        );
+        let calls = std::cell::RefCell::new(Vec::new());
+        let mut counted = |i: usize, r: &ForecastRequest| {
+            calls.borrow_mut().push((i, r.history.len()));
+            call(i, r)
+        };
+        shadow
+            .forecast(&request(&history, 3000), None, &mut counted)
+            .unwrap();
+        // The history handed over starts at step 1000.
+        let costly: std::collections::BTreeSet<usize> = calls
+            .borrow()
+            .iter()
+            .filter(|c| c.0 == 1)
+            .map(|c| 1000 + c.1)
+            .filter(|&t| t < 3000)
+            .collect();
+        // Its lattice over the window, then every origin of the last `tail`.
+        let window = 3000 - 15 * COMBINED_KEEP;
+        let expected: std::collections::BTreeSet<usize> = (window + 1..3000)
+            .filter(|t| t % 15 == 0 && (t % (15 * every) == 0 || *t >= 3000 - 15 * tail))
+            .collect();
+        assert_eq!(costly, expected);
+        assert_eq!(
+            expected.iter().filter(|&&t| t >= 3000 - 15 * tail).count(),
+            tail
+        );
     }
 
     #[test]
