@@ -237,7 +237,7 @@ def main() -> None:
     p.add_argument("--gamma", type=float, default=GAMMA,
                    help="how fast the width adapts, per step an origin stands for")
     p.add_argument("--every", default="",
-                   help="with --sparse, other strides: MODEL=N,... (1: every origin)")
+                   help="other strides for the costly candidates: MODEL=N,... (1: every origin)")
     p.add_argument("--fresh", action="store_true",
                    help="a fresh replay of the window at each origin judged, as `kedastral forecast`")
     p.add_argument("--tail", type=int, default=0,
