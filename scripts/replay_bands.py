@@ -112,6 +112,18 @@ def loss(errors, points, off, power, floor) -> float:
     return total
 
 
+def adapt(log_width: np.ndarray, actual: np.ndarray, bands: list[np.ndarray], gamma: float) -> None:
+    """Moves each level's log width by how many of the actuals its band held,
+    as much as the steps a shadow origin stands for."""
+    ok = ~np.isnan(actual)
+    if not ok.any():
+        return
+    for l, q in enumerate(LEVELS):
+        share = (actual[ok] <= bands[l][ok]).mean()
+        side = 1 if q > 0.5 else -1
+        log_width[l] = np.clip(log_width[l] + gamma * T.SPACING * side * (q - share), -3, 3)
+
+
 def replay(data: dict, sparse: bool, every: dict[str, int], gamma: float = GAMMA) -> dict:
     dense, shadow, missing = combinations(data, sparse, every)
     A, index = data["actuals"], data["index"]
@@ -123,14 +135,7 @@ def replay(data: dict, sparse: bool, every: dict[str, int], gamma: float = GAMMA
     for j in range(len(index)):
         while pending and pending[0][0] <= index[j]:
             _, k, bands = pending.pop(0)
-            ok = ~np.isnan(A[k])
-            if not ok.any():
-                continue
-            for l, q in enumerate(LEVELS):
-                share = (A[k][ok] <= bands[l][ok]).mean()
-                side = 1 if q > 0.5 else -1
-                step = gamma * T.SPACING * side * (q - share)
-                log_width[l] = np.clip(log_width[l] + step, -3, 3)
+            adapt(log_width, A[k], bands, gamma)
         judged = [k for k in range(max(0, j - KEEP), j) if index[k] + T.HORIZON <= index[j]]
         if len(judged) < MIN_ORIGINS or index[j] < 2 * day:
             continue
@@ -188,19 +193,10 @@ def fresh(data: dict, every: dict[str, int], gamma: float, tail: int, eval_every
         pending: list[tuple[int, int, list[np.ndarray]]] = []
         fit_at, off = None, None
 
-        def observe(n: int, bands: list[np.ndarray]) -> None:
-            ok = ~np.isnan(actual[n])
-            if not ok.any():
-                return
-            for l, q in enumerate(LEVELS):
-                share = (actual[n][ok] <= bands[l][ok]).mean()
-                side = 1 if q > 0.5 else -1
-                log_width[l] = np.clip(log_width[l] + gamma * T.SPACING * side * (q - share), -3, 3)
-
         for m, first in enumerate(firsts):
             while pending and pending[0][0] <= first:
                 _, n, bands = pending.pop(0)
-                observe(n, bands)
+                adapt(log_width, actual[n], bands, gamma)
             judged = sum(1 for f in firsts[:m] if f + T.HORIZON <= first)
             if judged < MIN_ORIGINS:
                 continue
@@ -212,7 +208,7 @@ def fresh(data: dict, every: dict[str, int], gamma: float, tail: int, eval_every
             bands = [points[m] + off[:, l] * scale * math.exp(log_width[l]) for l in range(2)]
             pending.append((first + T.HORIZON, m, bands))
         for _, n, bands in pending:
-            observe(n, bands)
+            adapt(log_width, actual[n], bands, gamma)
         scale = scale_of(dense[j], power, floor)
         served = [dense[j] + final[:, l] * scale * math.exp(log_width[l]) for l in range(2)]
         served[1] = np.maximum(served[0], served[1])
