@@ -1,7 +1,8 @@
 //! Reading a metric's history from `timestamp,value` CSV.
 //!
-//! Timestamps are RFC 3339 (`2026-11-28T08:00:00Z`) or Unix seconds; an
-//! optional header line is skipped. Values are numbers; `NaN` or an empty
+//! Timestamps are RFC 3339 (`2026-11-28T08:00:00Z`), a date and time without
+//! a zone (`2026-11-28 08:00:00`, as pandas and NAB write them), read as
+//! UTC, or Unix seconds; an optional header line is skipped. Values are numbers; `NaN` or an empty
 //! field marks a missing observation.
 //!
 //! Real exports are rarely perfectly regular, so the file is regularised: the
@@ -85,7 +86,9 @@ pub fn parse_csv(
             None => {
                 return Err(bad(
                     line,
-                    format!("`{ts}` is neither an RFC 3339 timestamp nor Unix seconds"),
+                    format!(
+                        "`{ts}` is neither an RFC 3339 timestamp, a date and time without a zone (read as UTC), nor Unix seconds"
+                    ),
                 ));
             }
         };
@@ -176,6 +179,17 @@ fn parse_timestamp(field: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(field) {
         return Some(t.timestamp());
     }
+    // No zone: UTC. Seconds (with a fraction) may be left out.
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(field, format) {
+            return Some(t.and_utc().timestamp());
+        }
+    }
     // Unix seconds, possibly with a fraction (as Prometheus writes them).
     let seconds: f64 = field.parse().ok()?;
     (seconds.is_finite() && seconds.abs() < 1e12).then(|| seconds.round() as i64)
@@ -221,6 +235,33 @@ mod tests {
         let s = parse("100,1\n400,2\n700,3\n").unwrap();
         assert_eq!((s.start_unix_seconds, s.step_seconds), (100, 300));
         assert_eq!(s.values.len(), 3);
+    }
+
+    #[test]
+    fn a_date_and_time_without_a_zone_is_utc() {
+        let utc =
+            parse("timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T00:05:00Z,2\n").unwrap();
+        for text in [
+            "timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:05:00,2\n",
+            "timestamp,value\n2026-01-01T00:00:00.000,1\n2026-01-01T00:05:00.000,2\n",
+            "2026-01-01 00:00,1\n2026-01-01 00:05,2\n",
+        ] {
+            let s = parse(text).unwrap();
+            assert_eq!(
+                (s.start_unix_seconds, s.step_seconds),
+                (utc.start_unix_seconds, 300)
+            );
+            assert_eq!(s.values, utc.values);
+        }
+        let err = parse("timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 25:00:00,2\n");
+        let Err(HistoryError::BadRow { line, message, .. }) = err else {
+            panic!("an impossible hour is an error: {err:?}");
+        };
+        assert_eq!(line, 3);
+        assert!(
+            message.contains("without a zone (read as UTC)"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -182,7 +182,7 @@ pub struct ModelInputArgs {
     )]
     pub candidates: Vec<String>,
 
-    /// History as `timestamp,value` CSV (RFC 3339 or Unix seconds), or for
+    /// History as `timestamp,value` CSV (RFC 3339, zone-less as UTC, or Unix seconds), or for
     /// `backtest` a folder of them (each judged, then all together)
     /// [default: the bundled trace, NASA web server requests per second per
     /// minute, July 1995].
