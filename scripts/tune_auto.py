@@ -26,7 +26,10 @@ pairs of every origin with two days of history):
 
     python3 scripts/tune_auto.py --dumps OUT --grid TRACE [TRACE ...]
 
-Without --grid, scores the host's defaults. Needs numpy.
+Without --grid, scores the host's defaults. --layered scores a two-level
+rule the host does not have: combinations at half-lives of 4, 16 and 64
+origins and the candidates themselves, weighed by the same rule on their
+errors over the whole window (no decay). Needs numpy.
 """
 
 from __future__ import annotations
@@ -143,11 +146,63 @@ def score(data: dict, eta: float, half_life: float, shrink: float) -> tuple[floa
     return totals[-1] / naive, totals[:-1] / naive
 
 
+def score_layered(data: dict, half_lives=(4.0, 16.0, 64.0), eta: float = 20.0,
+                  shrink: float = 0.5) -> tuple[float, np.ndarray]:
+    """score() for the two-level rule of --layered."""
+    F = np.stack([data["forecasts"][m] for m in MODELS])
+    A, index = data["actuals"], data["index"]
+    errors = F - A[None]
+    sparse = errors.copy()
+    for c, m in enumerate(MODELS):
+        every = EVERY.get(m, 1)
+        if every > 1:
+            sparse[c, (index // SPACING) % every != 0] = np.nan
+    n, leads = len(index), np.arange(HORIZON)
+
+    def window_of(j):
+        window = slice(max(0, j - KEEP), j)
+        known = ((index[window][:, None] + leads[None]) < index[j]) & ~np.isnan(A[window])
+        return window, known, (index[j] - index[window]) / SPACING
+
+    def mix(w, f):
+        present = ~np.isnan(f)
+        wp = w * present.T
+        wp /= np.maximum(wp.sum(axis=1, keepdims=True), 1e-12)
+        return (wp * np.where(present, f, 0).T).sum(axis=1)
+
+    # First level: each half-life's combination at every origin.
+    combos = np.full((len(half_lives), n, HORIZON), np.nan)
+    for j in range(n):
+        window, known, ages = window_of(j)
+        for k, half_life in enumerate(half_lives):
+            w = weigh(sparse[:, window], known, ages, EVERY, eta, half_life, shrink)
+            combos[k, j] = mix(w, F[:, j])
+    # Second level: the combinations (every origin) and the candidates (at
+    # their own origins), the first combination as the reference.
+    experts = np.concatenate([combos, F])
+    expert_errors = np.concatenate([combos - A[None], sparse])
+    day = round(86_400 / data["step"])
+    totals = np.zeros(len(MODELS) + 1)
+    for j in range(n):
+        if index[j] < 2 * day:
+            continue
+        window, known, ages = window_of(j)
+        w = weigh(expert_errors[:, window], known, ages, EVERY, eta, math.inf, shrink)
+        combined = mix(w, experts[:, j])
+        a = A[j]
+        m = ~np.isnan(a) & ~np.isnan(F[:, j]).any(axis=0)
+        totals[:-1] += np.abs(errors[:, j][:, m]).sum(axis=1)
+        totals[-1] += np.abs(combined[m] - a[m]).sum()
+    naive = totals[MODELS.index("seasonal-naive")]
+    return totals[-1] / naive, totals[:-1] / naive
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("traces", nargs="+", help="trace names (the dump files' stem)")
     p.add_argument("--dumps", type=Path, required=True)
     p.add_argument("--grid", action="store_true", help="sweep eta, half-life and shrink")
+    p.add_argument("--layered", action="store_true", help="score the two-level rule instead")
     args = p.parse_args()
     data = {t: load(args.dumps, t) for t in args.traces}
     settings = [DEFAULTS]
@@ -157,14 +212,15 @@ def main() -> None:
     for setting in settings:
         ratios, best = [], []
         for t in args.traces:
-            combined, singles = score(data[t], **setting)
+            combined, singles = score_layered(data[t]) if args.layered else score(data[t], **setting)
             ratios.append(combined)
             best.append(combined / singles.min())
             if not args.grid:
                 print(f"{t}: combination {combined:.3f}; "
                       + ", ".join(f"{m} {r:.3f}" for m, r in zip(MODELS, singles)))
         geo = math.exp(np.mean(np.log(ratios)))
-        print(f"{setting}: geometric mean {geo:.4f}, worst {max(ratios):.3f}, "
+        label = "layered (half-lives 4, 16, 64)" if args.layered else setting
+        print(f"{label}: geometric mean {geo:.4f}, worst {max(ratios):.3f}, "
               f"worst against the trace's best candidate {max(best):.3f}", flush=True)
 
 
