@@ -111,8 +111,9 @@ def weigh(errors, known, ages, every, eta, half_life, shrink, reference=0):
     return weights
 
 
-def score(data: dict, eta: float, half_life: float, shrink: float) -> tuple[float, np.ndarray]:
-    """The combination's and each candidate's MAE ratio to seasonal naive."""
+def prepare(data: dict):
+    """The forecasts (C x K x H), actuals, origins, errors, and the errors at
+    the origins each candidate forecasts at (NaN elsewhere)."""
     F = np.stack([data["forecasts"][m] for m in MODELS])
     A, index = data["actuals"], data["index"]
     errors = F - A[None]
@@ -121,59 +122,65 @@ def score(data: dict, eta: float, half_life: float, shrink: float) -> tuple[floa
         every = EVERY.get(m, 1)
         if every > 1:
             sparse[c, (index // SPACING) % every != 0] = np.nan
+    return F, A, index, errors, sparse
+
+
+def window_of(index, A, j):
+    """The origins before origin j that weigh it, their observed pairs and ages."""
+    window = slice(max(0, j - KEEP), j)
+    leads = np.arange(HORIZON)
+    known = ((index[window][:, None] + leads[None]) < index[j]) & ~np.isnan(A[window])
+    return window, known, (index[j] - index[window]) / SPACING
+
+
+def mix(w, f):
+    """The forecasts f (C x H) combined with weights w (H x C), a missing
+    one's weight shared among the others."""
+    present = ~np.isnan(f)
+    wp = w * present.T
+    wp /= np.maximum(wp.sum(axis=1, keepdims=True), 1e-12)
+    return (wp * np.where(present, f, 0).T).sum(axis=1)
+
+
+def ratios_to_naive(data: dict, F, errors, combined_at) -> tuple[float, np.ndarray]:
+    """The combination's and each candidate's MAE ratio to seasonal naive,
+    over the pairs every candidate forecast at origins with two days of
+    history; combined_at(j) is the combination at origin j."""
+    A, index = data["actuals"], data["index"]
     day = round(86_400 / data["step"])
-    totals, count = np.zeros(len(MODELS) + 1), 0
+    totals = np.zeros(len(MODELS) + 1)
     for j in range(len(index)):
         if index[j] < 2 * day:
             continue
-        lo = max(0, j - KEEP)
-        window = slice(lo, j)
-        leads = np.arange(HORIZON)
-        known = ((index[window][:, None] + leads[None]) < index[j]) & ~np.isnan(A[window])
-        ages = (index[j] - index[window]) / SPACING
-        w = weigh(sparse[:, window], known, ages, EVERY, eta, half_life, shrink)
-        f = F[:, j]
-        present = ~np.isnan(f)
-        wp = w * present.T
-        wp /= np.maximum(wp.sum(axis=1, keepdims=True), 1e-12)
-        combined = (wp * np.where(present, f, 0).T).sum(axis=1)
+        combined = combined_at(j)
         a = A[j]
-        m = ~np.isnan(a) & present.all(axis=0)
+        m = ~np.isnan(a) & ~np.isnan(F[:, j]).any(axis=0)
         totals[:-1] += np.abs(errors[:, j][:, m]).sum(axis=1)
         totals[-1] += np.abs(combined[m] - a[m]).sum()
-        count += m.sum()
     naive = totals[MODELS.index("seasonal-naive")]
     return totals[-1] / naive, totals[:-1] / naive
+
+
+def score(data: dict, eta: float, half_life: float, shrink: float) -> tuple[float, np.ndarray]:
+    """The combination's and each candidate's MAE ratio to seasonal naive."""
+    F, A, index, errors, sparse = prepare(data)
+
+    def combined_at(j):
+        window, known, ages = window_of(index, A, j)
+        w = weigh(sparse[:, window], known, ages, EVERY, eta, half_life, shrink)
+        return mix(w, F[:, j])
+
+    return ratios_to_naive(data, F, errors, combined_at)
 
 
 def score_layered(data: dict, half_lives=(4.0, 16.0, 64.0), eta: float = 20.0,
                   shrink: float = 0.5) -> tuple[float, np.ndarray]:
     """score() for the two-level rule of --layered."""
-    F = np.stack([data["forecasts"][m] for m in MODELS])
-    A, index = data["actuals"], data["index"]
-    errors = F - A[None]
-    sparse = errors.copy()
-    for c, m in enumerate(MODELS):
-        every = EVERY.get(m, 1)
-        if every > 1:
-            sparse[c, (index // SPACING) % every != 0] = np.nan
-    n, leads = len(index), np.arange(HORIZON)
-
-    def window_of(j):
-        window = slice(max(0, j - KEEP), j)
-        known = ((index[window][:, None] + leads[None]) < index[j]) & ~np.isnan(A[window])
-        return window, known, (index[j] - index[window]) / SPACING
-
-    def mix(w, f):
-        present = ~np.isnan(f)
-        wp = w * present.T
-        wp /= np.maximum(wp.sum(axis=1, keepdims=True), 1e-12)
-        return (wp * np.where(present, f, 0).T).sum(axis=1)
-
+    F, A, index, errors, sparse = prepare(data)
     # First level: each half-life's combination at every origin.
-    combos = np.full((len(half_lives), n, HORIZON), np.nan)
-    for j in range(n):
-        window, known, ages = window_of(j)
+    combos = np.full((len(half_lives), len(index), HORIZON), np.nan)
+    for j in range(len(index)):
+        window, known, ages = window_of(index, A, j)
         for k, half_life in enumerate(half_lives):
             w = weigh(sparse[:, window], known, ages, EVERY, eta, half_life, shrink)
             combos[k, j] = mix(w, F[:, j])
@@ -181,20 +188,13 @@ def score_layered(data: dict, half_lives=(4.0, 16.0, 64.0), eta: float = 20.0,
     # their own origins), the first combination as the reference.
     experts = np.concatenate([combos, F])
     expert_errors = np.concatenate([combos - A[None], sparse])
-    day = round(86_400 / data["step"])
-    totals = np.zeros(len(MODELS) + 1)
-    for j in range(n):
-        if index[j] < 2 * day:
-            continue
-        window, known, ages = window_of(j)
+
+    def combined_at(j):
+        window, known, ages = window_of(index, A, j)
         w = weigh(expert_errors[:, window], known, ages, EVERY, eta, math.inf, shrink)
-        combined = mix(w, experts[:, j])
-        a = A[j]
-        m = ~np.isnan(a) & ~np.isnan(F[:, j]).any(axis=0)
-        totals[:-1] += np.abs(errors[:, j][:, m]).sum(axis=1)
-        totals[-1] += np.abs(combined[m] - a[m]).sum()
-    naive = totals[MODELS.index("seasonal-naive")]
-    return totals[-1] / naive, totals[:-1] / naive
+        return mix(w, experts[:, j])
+
+    return ratios_to_naive(data, F, errors, combined_at)
 
 
 def main() -> None:
