@@ -2,8 +2,8 @@
 //!
 //! Timestamps are RFC 3339 (`2026-11-28T08:00:00Z`), a date and time without
 //! a zone (`2026-11-28 08:00:00`, as pandas and NAB write them), read as
-//! UTC, or Unix seconds; an optional header line is skipped. Values are numbers; `NaN` or an empty
-//! field marks a missing observation.
+//! UTC, or Unix seconds; an optional header line is skipped. Values are
+//! numbers; `NaN` or an empty field marks a missing observation.
 //!
 //! Real exports are rarely perfectly regular, so the file is regularised: the
 //! step is the median spacing between rows (or the one given), each row is put
