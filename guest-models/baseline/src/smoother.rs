@@ -42,7 +42,8 @@ pub struct Settings {
     /// How fast the running error scale moves.
     pub scale_gain: f64,
     /// This many errors in a row beyond the clip, all on one side, are a
-    /// change of level: the level jumps to the data (0: never).
+    /// change of level: the level jumps to the data (0: never), and follows
+    /// it while the points after are beyond the clip too.
     pub shift_points: usize,
     /// Leads at which to collect replayed errors (ascending, from 1).
     pub leads: Vec<usize>,
@@ -281,6 +282,9 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
     // Clipped errors in a row on one side: + above, - below.
     let mut streak = [0i32; MODELS];
     let shift_points = i32::try_from(s.shift_points).unwrap_or(i32::MAX);
+    // Since the last jump, every point beyond the clip: the level follows
+    // the data until a point falls within it.
+    let mut following = [false; MODELS];
     let mut abs_error = st.abs_error;
     let scale_floor = st.scale_floor;
 
@@ -373,7 +377,10 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
                 // moving (a surge that stays, a drop to zero), which the
                 // slowly growing scale would take hundreds of points to let
                 // through. The level jumps to the data, and the profiles
-                // are not taught the jump.
+                // are not taught the jump. It goes on following the data
+                // while the points after the jump are beyond the clip too,
+                // either way: a burst that breaks up at once (a thousand
+                // tweets, then fewer each step) is not held at its peak.
                 let side = if e > limit {
                     1
                 } else if e < -limit {
@@ -386,12 +393,15 @@ fn pass<const DAILY: bool, const WEEKLY: bool>(
                 } else {
                     side
                 };
-                if shift_points > 0 && streak[m].abs() >= shift_points {
+                let shifted = streak[m].abs() >= shift_points || (following[m] && side != 0);
+                if shift_points > 0 && shifted {
                     level[m] = y - weight * season;
                     trend[m] = 0.0;
                     streak[m] = 0;
+                    following[m] = true;
                     continue;
                 }
+                following[m] = false;
                 level[m] = predicted + alpha * clipped;
                 trend[m] = phi * trend[m] + beta * clipped;
                 if m == 0 {

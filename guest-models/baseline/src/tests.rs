@@ -352,3 +352,21 @@ fn a_change_of_level_is_followed_within_a_few_points() {
         .with_param("shift-points", "0");
     assert!(checked(&off).values[0] < 60.0);
 }
+
+#[test]
+fn a_burst_that_breaks_up_is_not_held_at_its_peak() {
+    // Ten hours near 10, six points of a burst at 1 000 (a change of level
+    // by the rule), then it falls away: 600, 300.
+    let mut s = 11;
+    let mut values: Vec<f64> = (0..600).map(|_| 10.0 + noise(&mut s)).collect();
+    values.extend([1000.0; 6]);
+    values.extend([600.0, 300.0]);
+    let f = checked(
+        &ForecastRequest::new(Series::new(MONDAY, 60, values), 5).with_quantiles(vec![0.5]),
+    );
+    assert!(
+        (f.values[0] - 300.0).abs() < 50.0,
+        "the level follows the fall: {}",
+        f.values[0]
+    );
+}
