@@ -31,9 +31,10 @@ rule the host does not have: combinations at half-lives of 4, 16 and 64
 origins and the candidates themselves, weighed by the same rule on their
 errors over the whole window (no decay). Its combinations are made from
 every candidate at every origin, which the host's shadow origins do not
-have (the costly candidates forecast at every few of them): judged as the
-host would judge them, from the candidates due at each origin, a second
-level over the one half-life of 16 scored 0.4985 on the tuning set and 0.577
+have (the costly candidates forecast at every few of them). A variant of
+score_layered, not kept here, judged them as the host would, from the
+candidates due at each origin: a second level over the one half-life of 16
+scored 0.4985 on the tuning set and 0.577
 on the report set (EC2 NetworkIn 0.925), against 0.4996 and 0.545 without
 it, so the host has one level. Needs numpy.
 """
