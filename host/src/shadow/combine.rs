@@ -117,17 +117,18 @@ impl Weights {
 
     /// The weighted mean of the forecasts given, lead by lead, the weights
     /// of the missing ones shared among the others in proportion; `None`
-    /// if none is given. Forecasts may be longer than the buckets reach:
-    /// the last bucket goes on.
+    /// if none is given. A forecast shorter than the longest is missing at
+    /// the leads past its end. Forecasts may be longer than the buckets
+    /// reach: the last bucket goes on.
     pub fn combine(&self, forecasts: &[Option<&[f64]>]) -> Option<Vec<f64>> {
-        let len = forecasts.iter().flatten().map(|f| f.len()).min()?;
+        let len = forecasts.iter().flatten().map(|f| f.len()).max()?;
         Some(
             (0..len)
                 .map(|lead| {
                     let weights = self.at(lead);
                     let (mut sum, mut total, mut plain, mut count) = (0.0, 0.0, 0.0, 0.0);
                     for (forecast, &w) in forecasts.iter().zip(weights) {
-                        if let Some(f) = forecast {
+                        if let Some(f) = forecast.filter(|f| lead < f.len()) {
                             sum += w * f[lead];
                             total += w;
                             plain += f[lead];
@@ -394,6 +395,28 @@ mod tests {
         );
         assert_eq!(w.combine(&[Some(&a[..]), None]).unwrap(), [0.0, 0.0, 0.0]);
         assert_eq!(w.combine(&[None, None]), None);
+    }
+
+    #[test]
+    fn a_shorter_forecast_leaves_its_weight_to_the_others_past_its_end() {
+        let w = Weights {
+            starts: vec![0, 2],
+            by_bucket: vec![vec![0.75, 0.25], vec![0.5, 0.5]],
+            recent_mae: vec![None, None],
+        };
+        let (a, b) = ([0.0, 0.0, 0.0, 0.0], [4.0, 4.0, 4.0, 4.0]);
+        assert_eq!(
+            w.combine(&[Some(&a[..]), Some(&b[..])]).unwrap(),
+            [1.0, 1.0, 2.0, 2.0]
+        );
+        assert_eq!(
+            w.combine(&[Some(&a[..3]), Some(&b[..])]).unwrap(),
+            [1.0, 1.0, 2.0, 4.0]
+        );
+        assert_eq!(
+            w.combine(&[Some(&a[..]), Some(&b[..1])]).unwrap(),
+            [1.0, 0.0, 0.0, 0.0]
+        );
     }
 
     #[test]

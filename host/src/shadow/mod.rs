@@ -354,13 +354,14 @@ struct Held {
 }
 
 impl Held {
-    /// The forecast for `horizon` steps after `end`, if this one reaches
-    /// that far and is no older than `steps_held` steps.
+    /// The forecast for up to `horizon` steps after `end`, if this one
+    /// reaches at least `least` of them and is no older than `steps_held`
+    /// steps.
     fn serve(
         &self,
         end: i64,
         step: i64,
-        horizon: usize,
+        (least, horizon): (usize, usize),
         steps_held: usize,
         levels: &[f64],
     ) -> Option<Forecast> {
@@ -369,10 +370,11 @@ impl Held {
             return None;
         }
         let offset = (age / step) as usize;
-        if offset >= steps_held || offset + horizon > self.forecast.values.len() {
+        let left = self.forecast.values.len().saturating_sub(offset);
+        if offset >= steps_held || left < least.max(1) {
             return None;
         }
-        let cut = |v: &[f64]| v[offset..offset + horizon].to_vec();
+        let cut = |v: &[f64]| v[offset..offset + horizon.min(left)].to_vec();
         Some(Forecast {
             values: cut(&self.forecast.values),
             quantiles: self
@@ -606,28 +608,40 @@ impl Shadow {
         // A costly candidate serves from its held forecast until that runs
         // out, or until a refresh on the grid where its shadow evaluation
         // is due: called then, the shadow origin takes the same forecast.
-        let mut one = |j: usize, points: &mut [Option<Vec<f64>>]| {
+        // Beside others that reach the whole horizon (`partial`), what is
+        // held serves the leads it still reaches, at least all but the last
+        // spacing's (the steps a live request adds for the refreshes it is
+        // served over); the others, reweighted, serve the leads past its end.
+        let least_partial = horizon.saturating_sub(spacing).max(1);
+        let several = self.real > 1;
+        let mut one = |j: usize, partial: bool, points: &mut [Option<Vec<f64>>]| {
             let mut hold = if self.config.hold_costly {
                 self.serve_every[j]
             } else {
                 1
             };
+            let reach = if several { least_partial } else { horizon };
             if let Some(most) = self.longest[j] {
                 // As many refreshes as fit in its cheapest forecast.
-                hold = hold.min(most.saturating_sub(horizon) / spacing.max(1) + 1);
+                hold = hold.min(most.saturating_sub(reach) / spacing.max(1) + 1);
             }
             let steps_held = hold * spacing;
+            let least = if partial { least_partial } else { horizon };
             let answer = if hold > 1 {
                 let due = on_grid && self.due(j, end, grid);
                 if !due
                     && let Some(f) = held[j]
                         .as_ref()
-                        .and_then(|h| h.serve(end, step, horizon, steps_held, &levels))
+                        .and_then(|h| h.serve(end, step, (least, horizon), steps_held, &levels))
                 {
                     return Ok(f);
                 }
+                let mut longer = horizon + (hold - 1) * spacing;
+                if let Some(most) = self.longest[j] {
+                    longer = longer.min(most).max(horizon);
+                }
                 let longer = ForecastRequest {
-                    horizon: (horizon + (hold - 1) * spacing) as u32,
+                    horizon: longer as u32,
                     ..request.clone()
                 };
                 held[j] = None;
@@ -638,7 +652,7 @@ impl Shadow {
                         forecast,
                     };
                     let served = made
-                        .serve(end, step, horizon, steps_held, &levels)
+                        .serve(end, step, (horizon, horizon), steps_held, &levels)
                         .expect("a forecast just made serves its own time");
                     held[j] = Some(made);
                     served
@@ -651,8 +665,8 @@ impl Shadow {
             }
             answer
         };
-        if self.real == 1 {
-            return one(0, points).map(|f| (f, 0));
+        if !several {
+            return one(0, false, points).map(|f| (f, 0));
         }
         let eligible = self.eligible();
         // Those with weight first; the others only if none of them answers.
@@ -662,11 +676,27 @@ impl Shadow {
         let mut answers: Vec<Option<Forecast>> = vec![None; self.real];
         let mut first_error = None;
         for group in [weighty, rest] {
-            for j in group {
-                match one(j, points) {
+            for &j in &group {
+                match one(j, true, points) {
                     Ok(f) => answers[j] = Some(f),
                     Err(e) => {
                         first_error.get_or_insert(e);
+                    }
+                }
+            }
+            // Held forecasts that stop short serve only beside one that
+            // reaches the whole horizon: without one, they are made afresh.
+            let reaches = |a: &Option<Forecast>| a.as_ref().map(|f| f.values.len() >= horizon);
+            if !answers.iter().any(|a| reaches(a) == Some(true)) {
+                for &j in &group {
+                    if reaches(&answers[j]) == Some(false) {
+                        match one(j, false, points) {
+                            Ok(f) => answers[j] = Some(f),
+                            Err(e) => {
+                                answers[j] = None;
+                                first_error.get_or_insert(e);
+                            }
+                        }
                     }
                 }
             }
@@ -677,7 +707,7 @@ impl Shadow {
         // Every eligible candidate failed (or none is eligible): the
         // others, in order, the first answer served alone.
         for j in (0..self.real).filter(|&j| !eligible[j]) {
-            match one(j, points) {
+            match one(j, false, points) {
                 Ok(f) => return Ok((f, j)),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -2215,6 +2245,84 @@ mod tests {
     }
 
     #[test]
+    fn a_held_forecast_that_stops_short_serves_the_leads_it_reaches_beside_the_others() {
+        // The live request: the horizon of 30 and a refresh of 15 more.
+        let history = series(6000, 5.0, 9);
+        let live = |end: usize| {
+            ForecastRequest::new(history.slice(end - 2000, end), 45)
+                .with_quantiles(vec![0.1, 0.5, 0.9])
+        };
+        let calls = std::cell::RefCell::new(Vec::new());
+        // Both near the truth, so both carry weight; at the served call at
+        // `failing`, baseline fails.
+        let counted = |failing: usize| {
+            let calls = &calls;
+            move |i: usize, r: &ForecastRequest| {
+                let origin = r.history.len() as i64 + r.history.start_unix_seconds / 60;
+                calls.borrow_mut().push((i, origin, r.horizon as usize));
+                if i == 0 && origin == failing as i64 {
+                    return Err(failure("down"));
+                }
+                let mut f = call(0, r)?;
+                let shift = if i == 1 { 3.0 } else { 0.1 };
+                f.values.iter_mut().for_each(|v| *v += shift);
+                Ok::<_, ModelCallError>(f)
+            }
+        };
+        // 3060 is an origin where fracast's shadow evaluation is due: it is
+        // called there for as much of the next refresh as one pass holds.
+        assert_eq!(3060 % (15 * shadow_every("fracast")), 0);
+        let started = || {
+            let mut shadow = Shadow::new(
+                vec!["baseline".into(), "fracast".into()],
+                ShadowConfig {
+                    hold_costly: true,
+                    ..ShadowConfig::for_horizon(30, 2000)
+                },
+            );
+            for end in [3045, 3060] {
+                shadow.forecast(&live(end), None, &mut counted(0)).unwrap();
+            }
+            assert!(shadow.weights.most(1) >= NEGLIGIBLE_WEIGHT);
+            shadow
+        };
+        let fracast_at = |end: i64| -> Vec<usize> {
+            calls
+                .borrow()
+                .iter()
+                .filter(|c| c.0 == 1 && c.1 == end)
+                .map(|c| c.2)
+                .collect()
+        };
+        let mut shadow = started();
+        assert_eq!(fracast_at(3060), vec![48]);
+        calls.borrow_mut().clear();
+        let f = shadow.forecast(&live(3075), None, &mut counted(0)).unwrap();
+        // Not called at 3075: its forecast from 3060 reaches 33 of the 45
+        // leads, and baseline alone serves the 12 past them.
+        assert!(fracast_at(3075).is_empty(), "{:?}", calls.borrow());
+        assert_eq!(f.values.len(), 45);
+        assert!(f.quantiles.iter().all(|b| b.values.len() == 45));
+        let baseline: Vec<f64> = (0..45).map(|l| truth(3075 + l) + 0.1).collect();
+        assert_eq!(f.values[33..], baseline[33..]);
+        assert!(
+            (0..33).all(|l| f.values[l] > baseline[l] + 0.01),
+            "{:?}",
+            f.values
+        );
+        // Without baseline's forecast, nothing reaches the whole horizon:
+        // fracast is called afresh and serves it alone.
+        let mut shadow = started();
+        calls.borrow_mut().clear();
+        let f = shadow
+            .forecast(&live(3075), None, &mut counted(3075))
+            .unwrap();
+        assert_eq!(fracast_at(3075), vec![48]);
+        let fracast: Vec<f64> = (0..45).map(|l| truth(3075 + l) + 3.0).collect();
+        assert_eq!(f.values, fracast);
+    }
+
+    #[test]
     fn a_costly_candidate_serves_the_refreshes_between_its_calls_from_one_longer_forecast() {
         let history = series(6000, 5.0, 9);
         let hold = serve_every("arima");
@@ -2272,7 +2380,7 @@ mod tests {
         assert_eq!((held.end, held.forecast.values.len()), (3000 * 60, 75));
         // What 3045 serves of it is the same forecast moved on 45 steps.
         let moved = held
-            .serve(3045 * 60, 60, 30, hold * 15, &[0.1, 0.5, 0.9])
+            .serve(3045 * 60, 60, (30, 30), hold * 15, &[0.1, 0.5, 0.9])
             .unwrap();
         assert_eq!(moved.values[..], held.forecast.values[45..75]);
         // At 3060 its shadow evaluation is due again: one call serves both.
@@ -2539,9 +2647,12 @@ mod tests {
     }
 
     #[test]
-    fn fracast_is_held_only_while_the_longer_forecast_fits_in_one_pass() {
+    fn fracast_is_held_only_while_one_pass_reaches_all_but_the_last_spacing_at_the_next_refresh() {
         let history = series(6000, 5.0, 10);
-        for (horizon, asked) in [(30u32, 45usize), (44, 44)] {
+        // 48 steps a pass: from 3030, 33 reach past 3045. A horizon of 44
+        // needs 29 of them there (the others serve the last 15), one of 64
+        // needs 49.
+        for (horizon, held) in [(30u32, true), (44, true), (64, false)] {
             let mut shadow = Shadow::new(
                 vec!["baseline".into(), "fracast".into()],
                 ShadowConfig {
@@ -2569,11 +2680,11 @@ mod tests {
             shadow.forecast(&at(3030), None, &mut counted).unwrap();
             shadow.forecast(&at(3045), None, &mut counted).unwrap();
             let served: Vec<usize> = calls.borrow().clone();
-            if asked > horizon as usize {
+            if held {
                 // Held from 3030 for 3045: no call.
                 assert!(served.is_empty(), "{served:?}");
             } else {
-                assert_eq!(served, vec![asked, asked]);
+                assert_eq!(served, vec![64, 64]);
             }
         }
     }
