@@ -23,7 +23,9 @@
 //!
 //! `auto-fleet` (with `KEDASTRAL_BENCH_AUTO=1`) is 1 000 workloads on
 //! `auto`, each tick timed on its own, while the shadow evaluation fills,
-//! after, and once its window holds only origins made since the fill.
+//! after, and once its window holds only origins made since the fill; over
+//! the last of those ticks, the error of the forecasts served against the
+//! trace, beside the last observed value's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,7 +33,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use kedastral::config::{WorkloadConfig, WorkloadFile};
-use kedastral::model::{ForecastRequest, ModelSource};
+use kedastral::model::{ForecastRequest, ModelSource, Series};
+use kedastral::store::Snapshot;
 use kedastral::telemetry::Metrics;
 use prometheus::core::Collector;
 
@@ -296,7 +299,19 @@ fn auto_fleet(_: &mut Criterion) {
     let filling: Vec<f64> = (0..FILL_TICKS).map(|_| tick(&mut now)).collect();
     let turning: Vec<f64> = (0..TURNOVER_TICKS).map(|_| tick(&mut now)).collect();
     let calls_before = calls_by_model(&metrics);
-    let ticks: Vec<f64> = (0..AUTO_TICKS).map(|_| tick(&mut now)).collect();
+    let mut ticks = Vec::with_capacity(AUTO_TICKS);
+    let mut served = Served::default();
+    for _ in 0..AUTO_TICKS {
+        now += chrono::Duration::minutes(1);
+        let before = cpu_time();
+        tokio.block_on(forecaster.tick_all(now));
+        ticks.push((cpu_time() - before).as_secs_f64());
+        for view in forecaster.board().views() {
+            if let Some(snapshot) = &view.snapshot {
+                served.score(snapshot, &trace);
+            }
+        }
+    }
     println!(
         "auto fleet ({WORKLOADS} workloads, candidates {candidates:?}): warm start {:.2} s CPU",
         warm_start.as_secs_f64()
@@ -313,6 +328,14 @@ fn auto_fleet(_: &mut Criterion) {
         "  window turned over, ticks {first}-{}: {}",
         first + AUTO_TICKS - 1,
         summary(ticks)
+    );
+    println!(
+        "  served forecasts, leads 1-30, every workload at every tick: MAE {:.3}, \
+         the last observed value's {:.3} (ratio {:.3}; {} pairs)",
+        served.forecast / served.pairs as f64,
+        served.last / served.pairs as f64,
+        served.forecast / served.last,
+        served.pairs
     );
     for (model, (calls, seconds)) in calls_by_model(&metrics) {
         let (calls_then, seconds_then) = calls_before.get(&model).copied().unwrap_or_default();
@@ -341,6 +364,40 @@ fn auto_fleet(_: &mut Criterion) {
         status_kib("VmHWM:") / 1024,
         rss_before / 1024,
     );
+}
+
+/// Absolute errors of the forecasts workloads serve, as the scaler reads
+/// them, against the trace they replay; beside those of the last observed
+/// value held flat (what reactive scaling sizes on).
+#[derive(Default)]
+struct Served {
+    forecast: f64,
+    last: f64,
+    pairs: usize,
+}
+
+impl Served {
+    /// The first 30 steps of `snapshot` (the horizon; the rest is for the
+    /// ticks until the next refresh), where the trace has an actual.
+    fn score(&mut self, snapshot: &Snapshot, trace: &Series) {
+        let Some(last) = snapshot.last_observed else {
+            return;
+        };
+        let step = i64::from(snapshot.step_seconds.max(1));
+        let origin = snapshot.generated_at.timestamp();
+        for (lead, value) in snapshot.values.iter().take(30).enumerate() {
+            let at = (origin + step * (lead as i64 + 1) - trace.start_unix_seconds) / step;
+            let Some(&actual) = usize::try_from(at).ok().and_then(|i| trace.values.get(i)) else {
+                continue;
+            };
+            if actual.is_nan() {
+                continue;
+            }
+            self.forecast += (value - actual).abs();
+            self.last += (last - actual).abs();
+            self.pairs += 1;
+        }
+    }
 }
 
 /// Median, mean and worst of CPU seconds per tick.
