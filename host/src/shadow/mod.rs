@@ -2310,6 +2310,19 @@ mod tests {
             "{:?}",
             f.values
         );
+        // What it served in part is no shadow origin's forecast: the origins
+        // judged on once the actuals come hold whole forecasts only.
+        for end in (3090..=3180).step_by(15) {
+            let f = shadow.forecast(&live(end), None, &mut counted(0)).unwrap();
+            assert_eq!(f.values.len(), 45);
+        }
+        assert!(
+            shadow
+                .origins
+                .iter()
+                .flat_map(|o| o.points.iter().flatten())
+                .all(|p| p.len() == 45)
+        );
         // Without baseline's forecast, nothing reaches the whole horizon:
         // fracast is called afresh and serves it alone.
         let mut shadow = started();
