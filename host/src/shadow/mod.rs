@@ -686,10 +686,10 @@ impl Shadow {
             }
             // Held forecasts that stop short serve only beside one that
             // reaches the whole horizon: without one, they are made afresh.
-            let reaches = |a: &Option<Forecast>| a.as_ref().map(|f| f.values.len() >= horizon);
-            if !answers.iter().any(|a| reaches(a) == Some(true)) {
+            let whole = |f: &Forecast| f.values.len() >= horizon;
+            if !answers.iter().flatten().any(whole) {
                 for &j in &group {
-                    if reaches(&answers[j]) == Some(false) {
+                    if answers[j].as_ref().is_some_and(|f| !whole(f)) {
                         match one(j, false, points) {
                             Ok(f) => answers[j] = Some(f),
                             Err(e) => {
